@@ -1,0 +1,77 @@
+// Package contract is the container driver contract: the [ContainerDriver]
+// interface, its types and their JSON form, the error codes, validation and
+// secure defaults. Drivers implement it; middleware wraps it; nothing in it
+// talks to an engine.
+//
+// It is the Go port of a TypeScript interface package and stays
+// wire-compatible with it: JSON field names are the contract's camelCase
+// names, timestamps are Unix milliseconds, durations milliseconds, and
+// optional fields are omitted when empty.
+//
+// # Differences from the TypeScript contract
+//
+//   - Every method takes a [context.Context] first.
+//   - Timestamps are [time.Time] (zero means absent) and durations
+//     [time.Duration]; the JSON form converts them.
+//   - Optional capabilities are optional interfaces, found with a type
+//     assertion: [LogStreamer] follows a container's output.
+//   - One error type, [*DriverError], carries the whole error hierarchy; a
+//     sentinel per code (ErrContainerNotFound, ...) matches with errors.Is.
+//   - Memory, disk and pids are integers (MB and a count).
+//
+// # Errors
+//
+// Every error of a driver or middleware is, or wraps, a *DriverError with a
+// [Code] and the contract's retryable flag. Retry logic asks
+// [IsRetryable], which is false for anything that is not a *DriverError and
+// for cancellation; [RetryAfter] reads a hint that circuit breakers and rate
+// limiters set.
+//
+// # Validation
+//
+// The Validate functions report every problem at once as a
+// [*ValidationError] whose Issues carry zod-style paths ("resources.memory",
+// "volumes.0.type"), wrapped in a CONFIGURATION *DriverError.
+// [DecodeContainerConfig] checks exactly the contract's zod schema; on top of
+// it, [ValidateContainerConfig] applies these semantic rules:
+//
+//   - sessionId is not empty and is at most 128 printable characters;
+//   - image is a reference in the OCI grammar
+//     [domain[:port]/]path[:tag][@digest];
+//   - command, when set, is not empty and has no NUL;
+//   - env names are not empty and have no '=' or NUL; values have no NUL;
+//   - label keys are not empty; keys and values have no NUL;
+//   - cpu is finite and >= 0; memory, disk and pids are >= 1;
+//   - a mount's type is "bind", "volume" or empty (bind for an absolute
+//     source, volume otherwise); a bind source is an absolute, clean path; a
+//     volume source is a volume name; the target is an absolute, clean path
+//     other than "/";
+//   - network, when set, is a network name;
+//   - the user is "uid[:gid]" or "name[:group]";
+//   - every capability is "ALL" or a Linux capability name, in any case,
+//     with or without "CAP_".
+//
+// Whether a valid config is also safe (no Docker socket mounts, no added
+// SYS_ADMIN, non-root user, ...) is a policy decision, made by the
+// validation middleware (middleware.Validate), not here.
+//
+// # Secure defaults
+//
+// [DefaultSecurityOptions] gives a read-only root filesystem, no new
+// privileges, user 65534:65534, every capability dropped and none added.
+// [DefaultResourceLimits] bounds every resource (1 core, 512 MB memory,
+// 1024 MB disk, 256 processes). The contract's helpers have Go forms that
+// start from these: [NewContainerConfig] (createDriverConfig),
+// [NewResourceLimits] (createResourceLimits, zero fields take defaults) and
+// [NewSecurityOptions] (createSecurityOptions, each loosening is an explicit
+// option). A config written as a struct literal gets no defaults: its zero
+// resource limits fail validation, and the validation middleware's default
+// policy refuses its zero security options, so leaving a field out is never
+// silently insecure.
+//
+// # Idempotency
+//
+// [WithIdempotencyKey] puts a key on the context of a create; a driver that
+// sees the same key again returns the resource it made the first time. The
+// retry middleware sets one per logical call.
+package contract

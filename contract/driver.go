@@ -1,0 +1,133 @@
+package contract
+
+import (
+	"context"
+	"io"
+)
+
+// ContainerDriver is the contract every container engine driver implements.
+//
+// All methods take a context first; a driver stops work and returns promptly
+// when it is done. Errors are *DriverError values (see [DriverError]) so that
+// callers and middleware can tell retryable failures from permanent ones.
+type ContainerDriver interface {
+	// Name is the unique driver name, e.g. "docker".
+	Name() string
+	// Version is the semantic version of the driver.
+	Version() string
+
+	// CreateContainer creates a container from cfg without starting it.
+	CreateContainer(ctx context.Context, cfg ContainerConfig) (ContainerInstance, error)
+	// StartContainer starts a created or stopped container.
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer stops a running container, gracefully within
+	// opts.Timeout, then by force. Stopping a stopped container succeeds.
+	StopContainer(ctx context.Context, id string, opts StopOptions) error
+	// RemoveContainer removes a container permanently, stopping it first if
+	// it runs.
+	RemoveContainer(ctx context.Context, id string) error
+
+	// GetContainer returns the container, or nil and a nil error when no
+	// such container exists.
+	GetContainer(ctx context.Context, id string) (*ContainerInstance, error)
+	// ListContainers returns the containers that match every set field of
+	// filter; the zero filter matches all of the driver's containers.
+	ListContainers(ctx context.Context, filter ContainerFilter) ([]ContainerInstance, error)
+	// GetContainerLogs returns the container's output. Follow mode is served
+	// by [LogStreamer], where the driver implements it.
+	GetContainerLogs(ctx context.Context, id string, opts LogOptions) (string, error)
+
+	// HealthCheck reports the driver's health. An unreachable engine is
+	// reported as Status "unhealthy" with Error set, not as an error.
+	HealthCheck(ctx context.Context) (DriverHealth, error)
+	// IsContainerHealthy reports whether the container runs and, when it has
+	// a health check, passes it.
+	IsContainerHealthy(ctx context.Context, id string) (bool, error)
+
+	// CreateVolume creates a named volume.
+	CreateVolume(ctx context.Context, cfg VolumeConfig) (Volume, error)
+	// RemoveVolume removes a volume; it fails with VOLUME_REMOVE while a
+	// container uses it.
+	RemoveVolume(ctx context.Context, id string) error
+	// CreateNetwork creates a network.
+	CreateNetwork(ctx context.Context, cfg NetworkConfig) (Network, error)
+	// RemoveNetwork removes a network; it fails with NETWORK_REMOVE while a
+	// container is attached to it.
+	RemoveNetwork(ctx context.Context, id string) error
+}
+
+// LogStreamer is implemented by drivers that can follow a container's
+// output. The stream ends when the container stops, when ctx is done, or when
+// the caller closes it; the caller must close it.
+type LogStreamer interface {
+	StreamContainerLogs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
+}
+
+// Op names one operation of [ContainerDriver]. Span names, metrics and
+// per-operation options use it.
+type Op string
+
+// The operations of [ContainerDriver], one per method that takes a context.
+const (
+	OpCreateContainer    Op = "CreateContainer"
+	OpStartContainer     Op = "StartContainer"
+	OpStopContainer      Op = "StopContainer"
+	OpRemoveContainer    Op = "RemoveContainer"
+	OpGetContainer       Op = "GetContainer"
+	OpListContainers     Op = "ListContainers"
+	OpGetContainerLogs   Op = "GetContainerLogs"
+	OpHealthCheck        Op = "HealthCheck"
+	OpIsContainerHealthy Op = "IsContainerHealthy"
+	OpCreateVolume       Op = "CreateVolume"
+	OpRemoveVolume       Op = "RemoveVolume"
+	OpCreateNetwork      Op = "CreateNetwork"
+	OpRemoveNetwork      Op = "RemoveNetwork"
+	// OpStreamContainerLogs is the operation of [LogStreamer].
+	OpStreamContainerLogs Op = "StreamContainerLogs"
+)
+
+var ops = []Op{
+	OpCreateContainer, OpStartContainer, OpStopContainer, OpRemoveContainer,
+	OpGetContainer, OpListContainers, OpGetContainerLogs,
+	OpHealthCheck, OpIsContainerHealthy,
+	OpCreateVolume, OpRemoveVolume, OpCreateNetwork, OpRemoveNetwork,
+}
+
+// Ops returns the operations of [ContainerDriver] in interface order. The
+// slice is a fresh copy. It does not include the optional
+// [OpStreamContainerLogs].
+func Ops() []Op { return append([]Op(nil), ops...) }
+
+// Idempotent reports whether calling the operation twice has the same effect
+// as calling it once, so that it may be retried without further care. Creates
+// are made idempotent by an idempotency key (see [WithIdempotencyKey]) and
+// removes by treating "not found" after an unknown outcome as success; both
+// report false here.
+func (o Op) Idempotent() bool {
+	switch o {
+	case OpCreateContainer, OpRemoveContainer, OpCreateVolume, OpRemoveVolume,
+		OpCreateNetwork, OpRemoveNetwork:
+		return false
+	}
+	return true
+}
+
+// String returns the operation's name.
+func (o Op) String() string { return string(o) }
+
+type idempotencyKey struct{}
+
+// WithIdempotencyKey returns a context that carries key. A driver that sees a
+// key on a create returns the resource an earlier call with the same key made
+// instead of making a second one. The retry middleware sets one per logical
+// create call; callers may set their own to dedupe across processes.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}
+
+// IdempotencyKey returns the key set by [WithIdempotencyKey], if any. An empty
+// key counts as none.
+func IdempotencyKey(ctx context.Context) (string, bool) {
+	k, _ := ctx.Value(idempotencyKey{}).(string)
+	return k, k != ""
+}

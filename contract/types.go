@@ -1,0 +1,465 @@
+package contract
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ContainerConfig describes a container to create. Its JSON form is the
+// contract's: every field is required except command. Build one with
+// [NewContainerConfig] to start from secure defaults.
+type ContainerConfig struct {
+	SessionID string            `json:"sessionId"`         // session the container belongs to
+	Image     string            `json:"image"`             // image reference, e.g. "alpine:3.20"
+	Command   []string          `json:"command,omitempty"` // overrides the image's command when non-nil
+	Env       map[string]string `json:"env"`               // environment variables
+	Labels    map[string]string `json:"labels"`            // container labels
+	Resources ResourceLimits    `json:"resources"`         // resource constraints
+	Volumes   []VolumeMount     `json:"volumes"`           // volume and bind mounts
+	Network   string            `json:"network"`           // network name; "" is the driver's default network
+	Security  SecurityOptions   `json:"security"`          // security settings
+}
+
+// MarshalJSON writes the contract's JSON form: nil maps and slices of
+// required fields become {} and [], so the document always decodes again.
+func (c ContainerConfig) MarshalJSON() ([]byte, error) {
+	type plain ContainerConfig
+	p := plain(c)
+	p.Env = nonNilMap(p.Env)
+	p.Labels = nonNilMap(p.Labels)
+	if p.Volumes == nil {
+		p.Volumes = []VolumeMount{}
+	}
+	return json.Marshal(p)
+}
+
+// UnmarshalJSON decodes the contract's JSON form strictly, as
+// [DecodeContainerConfig] does.
+func (c *ContainerConfig) UnmarshalJSON(data []byte) error {
+	cfg, err := DecodeContainerConfig(data)
+	if err != nil {
+		return err
+	}
+	*c = cfg
+	return nil
+}
+
+// ResourceLimits bounds what a container may use. Zero CPU means no CPU
+// limit in the contract's schema; [NewResourceLimits] never produces it.
+type ResourceLimits struct {
+	CPU    float64 `json:"cpu"`    // CPU cores, >= 0
+	Memory int64   `json:"memory"` // memory in MB, >= 1
+	Disk   int64   `json:"disk"`   // writable disk space in MB, >= 1
+	PIDs   int64   `json:"pids"`   // process count limit, >= 1
+}
+
+// SecurityOptions are the container's security settings. The zero value is
+// not secure; start from [DefaultSecurityOptions] or [NewSecurityOptions].
+type SecurityOptions struct {
+	ReadOnly        bool         `json:"readOnly"`        // read-only root filesystem
+	NoNewPrivileges bool         `json:"noNewPrivileges"` // disable privilege escalation
+	User            string       `json:"user"`            // user to run as, "uid[:gid]" or a name
+	Capabilities    Capabilities `json:"capabilities"`    // Linux capabilities
+}
+
+// Capabilities lists Linux capabilities to drop and add, by name
+// ("NET_BIND_SERVICE" or "CAP_NET_BIND_SERVICE"; "ALL" for every one).
+type Capabilities struct {
+	Drop []string `json:"drop"`
+	Add  []string `json:"add"`
+}
+
+// MarshalJSON writes nil lists as [], as the contract requires both.
+func (c Capabilities) MarshalJSON() ([]byte, error) {
+	type plain Capabilities
+	p := plain(c)
+	if p.Drop == nil {
+		p.Drop = []string{}
+	}
+	if p.Add == nil {
+		p.Add = []string{}
+	}
+	return json.Marshal(p)
+}
+
+// MountType is the kind of a [VolumeMount].
+type MountType string
+
+// Mount types. An empty MountType means [MountBind] when the source is an
+// absolute path and [MountVolume] otherwise.
+const (
+	MountBind   MountType = "bind"
+	MountVolume MountType = "volume"
+)
+
+// VolumeMount mounts a volume or a host path into the container.
+type VolumeMount struct {
+	Source   string    `json:"source"`             // volume name or absolute host path
+	Target   string    `json:"target"`             // absolute path in the container
+	ReadOnly bool      `json:"readOnly,omitempty"` // mount read-only
+	Type     MountType `json:"type,omitempty"`     // "bind" or "volume"
+}
+
+// EffectiveType returns the mount's type, resolving an empty Type from the
+// source as documented at [MountType].
+func (m VolumeMount) EffectiveType() MountType {
+	if m.Type != "" {
+		return m.Type
+	}
+	if len(m.Source) > 0 && m.Source[0] == '/' {
+		return MountBind
+	}
+	return MountVolume
+}
+
+// ContainerStatus is the contract's fine-grained container status.
+type ContainerStatus string
+
+// Container statuses.
+const (
+	StatusCreated  ContainerStatus = "created"  // created, not started
+	StatusRunning  ContainerStatus = "running"  // running
+	StatusPaused   ContainerStatus = "paused"   // paused
+	StatusStopped  ContainerStatus = "stopped"  // stopped by a stop request
+	StatusRemoving ContainerStatus = "removing" // being removed
+	StatusExited   ContainerStatus = "exited"   // its process exited by itself
+	StatusDead     ContainerStatus = "dead"     // in an error state
+)
+
+// ContainerState is the contract's coarse runtime state.
+type ContainerState string
+
+// Container states.
+const (
+	StateRunning    ContainerState = "running"    // actively running (running, paused)
+	StateTerminated ContainerState = "terminated" // not running (created, stopped, exited, removing)
+	StateError      ContainerState = "error"      // dead
+)
+
+// StateOf returns the state that goes with a status.
+func StateOf(s ContainerStatus) ContainerState {
+	switch s {
+	case StatusRunning, StatusPaused:
+		return StateRunning
+	case StatusDead:
+		return StateError
+	}
+	return StateTerminated
+}
+
+// ContainerInstance describes a container a driver manages. In JSON,
+// createdAt and startedAt are Unix milliseconds; startedAt is absent until
+// the container has started.
+type ContainerInstance struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	SessionID string            `json:"sessionId"`
+	Image     string            `json:"image"`
+	Status    ContainerStatus   `json:"status"`
+	State     ContainerState    `json:"state"`
+	Endpoint  string            `json:"endpoint"` // address the container is reached at, "" if none
+	CreatedAt time.Time         `json:"-"`
+	StartedAt time.Time         `json:"-"` // zero until started
+	Labels    map[string]string `json:"labels"`
+	Resources ResourceLimits    `json:"resources"` // the limits actually applied
+}
+
+type containerInstanceJSON struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	SessionID string            `json:"sessionId"`
+	Image     string            `json:"image"`
+	Status    ContainerStatus   `json:"status"`
+	State     ContainerState    `json:"state"`
+	Endpoint  string            `json:"endpoint"`
+	CreatedAt int64             `json:"createdAt"`
+	StartedAt *int64            `json:"startedAt,omitempty"`
+	Labels    map[string]string `json:"labels"`
+	Resources ResourceLimits    `json:"resources"`
+}
+
+// MarshalJSON writes the contract's JSON form.
+func (c ContainerInstance) MarshalJSON() ([]byte, error) {
+	return json.Marshal(containerInstanceJSON{
+		ID: c.ID, Name: c.Name, SessionID: c.SessionID, Image: c.Image,
+		Status: c.Status, State: c.State, Endpoint: c.Endpoint,
+		CreatedAt: toMillis(c.CreatedAt), StartedAt: optMillis(c.StartedAt),
+		Labels: nonNilMap(c.Labels), Resources: c.Resources,
+	})
+}
+
+// UnmarshalJSON reads the contract's JSON form.
+func (c *ContainerInstance) UnmarshalJSON(data []byte) error {
+	var j containerInstanceJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*c = ContainerInstance{
+		ID: j.ID, Name: j.Name, SessionID: j.SessionID, Image: j.Image,
+		Status: j.Status, State: j.State, Endpoint: j.Endpoint,
+		CreatedAt: fromMillis(j.CreatedAt), Labels: j.Labels, Resources: j.Resources,
+	}
+	if j.StartedAt != nil {
+		c.StartedAt = fromMillis(*j.StartedAt)
+	}
+	return nil
+}
+
+// ContainerFilter selects containers; every set field must match. Label
+// matches containers that carry every given key with the given value.
+type ContainerFilter struct {
+	SessionID string            `json:"sessionId,omitempty"`
+	Status    ContainerStatus   `json:"status,omitempty"`
+	State     ContainerState    `json:"state,omitempty"`
+	Label     map[string]string `json:"label,omitempty"`
+}
+
+// Matches reports whether c passes the filter.
+func (f ContainerFilter) Matches(c ContainerInstance) bool {
+	if f.SessionID != "" && c.SessionID != f.SessionID {
+		return false
+	}
+	if f.Status != "" && c.Status != f.Status {
+		return false
+	}
+	if f.State != "" && c.State != f.State {
+		return false
+	}
+	for k, v := range f.Label {
+		if got, ok := c.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// StopOptions tune StopContainer. In JSON, timeout is in milliseconds.
+type StopOptions struct {
+	// Timeout is how long the container gets to exit after SIGTERM before it
+	// is killed. Zero means the driver's default (10s for the bundled
+	// drivers).
+	Timeout time.Duration `json:"-"`
+	// Force kills the container at once.
+	Force bool `json:"force,omitempty"`
+}
+
+type stopOptionsJSON struct {
+	Timeout *int64 `json:"timeout,omitempty"`
+	Force   bool   `json:"force,omitempty"`
+}
+
+// MarshalJSON writes the contract's JSON form.
+func (o StopOptions) MarshalJSON() ([]byte, error) {
+	j := stopOptionsJSON{Force: o.Force}
+	if o.Timeout != 0 {
+		ms := o.Timeout.Milliseconds()
+		j.Timeout = &ms
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the contract's JSON form.
+func (o *StopOptions) UnmarshalJSON(data []byte) error {
+	var j stopOptionsJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*o = StopOptions{Force: j.Force}
+	if j.Timeout != nil {
+		o.Timeout = time.Duration(*j.Timeout) * time.Millisecond
+	}
+	return nil
+}
+
+// LogOptions tune GetContainerLogs. In JSON, since is Unix milliseconds.
+type LogOptions struct {
+	Follow     bool      `json:"-"` // follow the output; see [LogStreamer]
+	Tail       int       `json:"-"` // lines from the end; 0 means all
+	Since      time.Time `json:"-"` // only output at or after this time; zero means all
+	Timestamps bool      `json:"-"` // prefix each line with its RFC 3339 timestamp
+}
+
+type logOptionsJSON struct {
+	Follow     bool   `json:"follow,omitempty"`
+	Tail       int    `json:"tail,omitempty"`
+	Since      *int64 `json:"since,omitempty"`
+	Timestamps bool   `json:"timestamps,omitempty"`
+}
+
+// MarshalJSON writes the contract's JSON form.
+func (o LogOptions) MarshalJSON() ([]byte, error) {
+	return json.Marshal(logOptionsJSON{Follow: o.Follow, Tail: o.Tail, Since: optMillis(o.Since), Timestamps: o.Timestamps})
+}
+
+// UnmarshalJSON reads the contract's JSON form.
+func (o *LogOptions) UnmarshalJSON(data []byte) error {
+	var j logOptionsJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*o = LogOptions{Follow: j.Follow, Tail: j.Tail, Timestamps: j.Timestamps}
+	if j.Since != nil {
+		o.Since = fromMillis(*j.Since)
+	}
+	return nil
+}
+
+// HealthStatus is the overall status in [DriverHealth].
+type HealthStatus string
+
+// Health statuses.
+const (
+	Healthy   HealthStatus = "healthy"
+	Unhealthy HealthStatus = "unhealthy"
+)
+
+// DriverHealth reports a driver's health. In JSON, uptime is in
+// milliseconds.
+type DriverHealth struct {
+	Status     HealthStatus    `json:"status"`
+	Version    string          `json:"version"` // the engine's or driver's version
+	Uptime     time.Duration   `json:"-"`       // time since the driver was made
+	Containers ContainerCounts `json:"containers"`
+	Error      string          `json:"error,omitempty"` // why it is unhealthy
+}
+
+// ContainerCounts counts the driver's containers in [DriverHealth]. Stopped
+// counts every container that does not run.
+type ContainerCounts struct {
+	Total   int `json:"total"`
+	Running int `json:"running"`
+	Stopped int `json:"stopped"`
+}
+
+type driverHealthJSON struct {
+	Status     HealthStatus    `json:"status"`
+	Version    string          `json:"version"`
+	Uptime     int64           `json:"uptime"`
+	Containers ContainerCounts `json:"containers"`
+	Error      string          `json:"error,omitempty"`
+}
+
+// MarshalJSON writes the contract's JSON form.
+func (h DriverHealth) MarshalJSON() ([]byte, error) {
+	return json.Marshal(driverHealthJSON{h.Status, h.Version, h.Uptime.Milliseconds(), h.Containers, h.Error})
+}
+
+// UnmarshalJSON reads the contract's JSON form.
+func (h *DriverHealth) UnmarshalJSON(data []byte) error {
+	var j driverHealthJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*h = DriverHealth{j.Status, j.Version, time.Duration(j.Uptime) * time.Millisecond, j.Containers, j.Error}
+	return nil
+}
+
+// VolumeConfig describes a volume to create.
+type VolumeConfig struct {
+	Name   string            `json:"name"`
+	Driver string            `json:"driver,omitempty"` // "" is the engine's default ("local")
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Volume describes a volume. In JSON, createdAt is Unix milliseconds.
+type Volume struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Driver     string            `json:"driver"`
+	Mountpoint string            `json:"mountpoint"`
+	CreatedAt  time.Time         `json:"-"`
+	Labels     map[string]string `json:"labels"`
+}
+
+type volumeJSON struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Driver     string            `json:"driver"`
+	Mountpoint string            `json:"mountpoint"`
+	CreatedAt  int64             `json:"createdAt"`
+	Labels     map[string]string `json:"labels"`
+}
+
+// MarshalJSON writes the contract's JSON form.
+func (v Volume) MarshalJSON() ([]byte, error) {
+	return json.Marshal(volumeJSON{v.ID, v.Name, v.Driver, v.Mountpoint, toMillis(v.CreatedAt), nonNilMap(v.Labels)})
+}
+
+// UnmarshalJSON reads the contract's JSON form.
+func (v *Volume) UnmarshalJSON(data []byte) error {
+	var j volumeJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*v = Volume{j.ID, j.Name, j.Driver, j.Mountpoint, fromMillis(j.CreatedAt), j.Labels}
+	return nil
+}
+
+// NetworkConfig describes a network to create.
+type NetworkConfig struct {
+	Name    string            `json:"name"`
+	Driver  string            `json:"driver,omitempty"` // "" is the engine's default ("bridge")
+	Labels  map[string]string `json:"labels,omitempty"`
+	Options map[string]string `json:"options,omitempty"` // driver options
+}
+
+// Network describes a network. In JSON, createdAt is Unix milliseconds.
+type Network struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Driver    string            `json:"driver"`
+	CreatedAt time.Time         `json:"-"`
+	Labels    map[string]string `json:"labels"`
+}
+
+type networkJSON struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Driver    string            `json:"driver"`
+	CreatedAt int64             `json:"createdAt"`
+	Labels    map[string]string `json:"labels"`
+}
+
+// MarshalJSON writes the contract's JSON form.
+func (n Network) MarshalJSON() ([]byte, error) {
+	return json.Marshal(networkJSON{n.ID, n.Name, n.Driver, toMillis(n.CreatedAt), nonNilMap(n.Labels)})
+}
+
+// UnmarshalJSON reads the contract's JSON form.
+func (n *Network) UnmarshalJSON(data []byte) error {
+	var j networkJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*n = Network{j.ID, j.Name, j.Driver, fromMillis(j.CreatedAt), j.Labels}
+	return nil
+}
+
+func toMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func optMillis(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ms := t.UnixMilli()
+	return &ms
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,328 @@
+package contract
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Issue is one problem found in an input, at a zod-style path such as
+// "resources.memory" or "volumes.0.type".
+type Issue struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in an input at once. The
+// Validate functions and [DecodeContainerConfig] return it wrapped in a
+// *DriverError with code CONFIGURATION, so both
+// errors.Is(err, ErrConfiguration) and errors.As(err, &ve) hold.
+type ValidationError struct {
+	Issues []Issue
+}
+
+// Error lists the issues as "path: message; path: message".
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	for i, is := range e.Issues {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if is.Path != "" {
+			b.WriteString(is.Path)
+			b.WriteString(": ")
+		}
+		b.WriteString(is.Message)
+	}
+	return b.String()
+}
+
+// issues collects problems under a path prefix.
+type issues struct {
+	list []Issue
+}
+
+func (is *issues) add(path, format string, args ...any) {
+	is.list = append(is.list, Issue{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (is *issues) err(what string) error {
+	if len(is.list) == 0 {
+		return nil
+	}
+	return &DriverError{
+		Code:    CodeConfiguration,
+		Message: "invalid " + what,
+		Err:     &ValidationError{Issues: is.list},
+	}
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+func idx(prefix string, i int) string { return join(prefix, strconv.Itoa(i)) }
+
+// ValidateContainerConfig checks cfg against the contract's schema and the
+// semantic rules documented in the package doc. It returns nil or an error
+// holding a *ValidationError with every issue.
+func ValidateContainerConfig(cfg ContainerConfig) error {
+	var is issues
+	checkContainerConfig(&is, cfg)
+	return is.err("container config")
+}
+
+// ValidateResourceLimits checks limits against the contract's schema: cpu
+// >= 0 and finite, memory >= 1, disk >= 1, pids >= 1.
+func ValidateResourceLimits(limits ResourceLimits) error {
+	var is issues
+	checkResources(&is, "", limits)
+	return is.err("resource limits")
+}
+
+// ValidateSecurityOptions checks the user's form and that every capability
+// is a known Linux capability name or "ALL". It does not judge whether the
+// options are safe; that is a policy's job (see middleware.Validate).
+func ValidateSecurityOptions(opts SecurityOptions) error {
+	var is issues
+	checkSecurity(&is, "", opts)
+	return is.err("security options")
+}
+
+// ValidateVolumeConfig checks the volume's name (1 to 255 characters of
+// [a-zA-Z0-9_.-], starting with a letter or digit), driver name and labels.
+func ValidateVolumeConfig(cfg VolumeConfig) error {
+	var is issues
+	checkResourceName(&is, "name", cfg.Name)
+	checkDriverName(&is, "driver", cfg.Driver)
+	checkLabels(&is, "labels", cfg.Labels)
+	return is.err("volume config")
+}
+
+// ValidateNetworkConfig checks the network's name (as for volumes), driver
+// name, labels and options.
+func ValidateNetworkConfig(cfg NetworkConfig) error {
+	var is issues
+	checkResourceName(&is, "name", cfg.Name)
+	checkDriverName(&is, "driver", cfg.Driver)
+	checkLabels(&is, "labels", cfg.Labels)
+	checkLabels(&is, "options", cfg.Options)
+	return is.err("network config")
+}
+
+func checkContainerConfig(is *issues, cfg ContainerConfig) {
+	switch {
+	case cfg.SessionID == "":
+		is.add("sessionId", "must not be empty")
+	case len(cfg.SessionID) > 128 || !printable(cfg.SessionID):
+		is.add("sessionId", "must be at most 128 printable characters")
+	}
+	if msg := checkImageRef(cfg.Image); msg != "" {
+		is.add("image", "%s", msg)
+	}
+	for i, arg := range cfg.Command {
+		if strings.IndexByte(arg, 0) >= 0 {
+			is.add(idx("command", i), "must not contain NUL")
+		}
+	}
+	if cfg.Command != nil && len(cfg.Command) == 0 {
+		is.add("command", "must not be empty when set; leave it nil for the image's command")
+	}
+	for _, k := range sortedKeys(cfg.Env) {
+		p := join("env", k)
+		switch {
+		case k == "":
+			is.add(p, "variable name must not be empty")
+		case strings.ContainsAny(k, "=\x00"):
+			is.add(p, "variable name must not contain '=' or NUL")
+		}
+		if strings.IndexByte(cfg.Env[k], 0) >= 0 {
+			is.add(p, "value must not contain NUL")
+		}
+	}
+	checkLabels(is, "labels", cfg.Labels)
+	checkResources(is, "resources", cfg.Resources)
+	for i, m := range cfg.Volumes {
+		checkMount(is, idx("volumes", i), m)
+	}
+	if cfg.Network != "" && !resourceName.MatchString(cfg.Network) {
+		is.add("network", "must be a network name of [a-zA-Z0-9_.-] starting with a letter or digit")
+	}
+	checkSecurity(is, "security", cfg.Security)
+}
+
+func checkResources(is *issues, p string, l ResourceLimits) {
+	switch {
+	case math.IsNaN(l.CPU) || math.IsInf(l.CPU, 0):
+		is.add(join(p, "cpu"), "Expected finite number")
+	case l.CPU < 0:
+		is.add(join(p, "cpu"), "Number must be greater than or equal to 0")
+	}
+	if l.Memory < 1 {
+		is.add(join(p, "memory"), "Number must be greater than or equal to 1")
+	}
+	if l.Disk < 1 {
+		is.add(join(p, "disk"), "Number must be greater than or equal to 1")
+	}
+	if l.PIDs < 1 {
+		is.add(join(p, "pids"), "Number must be greater than or equal to 1")
+	}
+}
+
+func checkMount(is *issues, p string, m VolumeMount) {
+	switch m.Type {
+	case "", MountBind, MountVolume:
+	default:
+		is.add(join(p, "type"), "Invalid enum value. Expected 'bind' | 'volume', received '%s'", m.Type)
+		return
+	}
+	switch {
+	case m.Source == "":
+		is.add(join(p, "source"), "must not be empty")
+	case m.EffectiveType() == MountBind:
+		if !absClean(m.Source) {
+			is.add(join(p, "source"), "bind source must be an absolute, clean host path")
+		}
+	default:
+		if !resourceName.MatchString(m.Source) {
+			is.add(join(p, "source"), "volume source must be a volume name of [a-zA-Z0-9_.-]")
+		}
+	}
+	if !absClean(m.Target) || m.Target == "/" {
+		is.add(join(p, "target"), "must be an absolute, clean path other than /")
+	}
+}
+
+// absClean reports whether p is absolute, has no NUL, no "." or ".."
+// elements and no trailing or doubled slash.
+func absClean(p string) bool {
+	if len(p) == 0 || p[0] != '/' || strings.IndexByte(p, 0) >= 0 {
+		return false
+	}
+	if p == "/" {
+		return true
+	}
+	for _, el := range strings.Split(p[1:], "/") {
+		if el == "" || el == "." || el == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+var userRE = regexp.MustCompile(`^([0-9]{1,10}|[a-zA-Z_][a-zA-Z0-9_.-]{0,31})(:([0-9]{1,10}|[a-zA-Z_][a-zA-Z0-9_.-]{0,31}))?$`)
+
+func checkSecurity(is *issues, p string, s SecurityOptions) {
+	if s.User != "" && !userRE.MatchString(s.User) {
+		is.add(join(p, "user"), "must be \"uid[:gid]\" or \"name[:group]\"")
+	}
+	for i, c := range s.Capabilities.Drop {
+		if !KnownCapability(c) {
+			is.add(idx(join(p, "capabilities.drop"), i), "unknown capability %q", c)
+		}
+	}
+	for i, c := range s.Capabilities.Add {
+		if !KnownCapability(c) {
+			is.add(idx(join(p, "capabilities.add"), i), "unknown capability %q", c)
+		}
+	}
+}
+
+func checkLabels(is *issues, p string, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		switch {
+		case k == "":
+			is.add(join(p, k), "key must not be empty")
+		case strings.IndexByte(k, 0) >= 0 || strings.IndexByte(labels[k], 0) >= 0:
+			is.add(join(p, k), "must not contain NUL")
+		}
+	}
+}
+
+var resourceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
+
+func checkResourceName(is *issues, p, name string) {
+	if !resourceName.MatchString(name) {
+		is.add(p, "must be 1 to 255 characters of [a-zA-Z0-9_.-] starting with a letter or digit")
+	}
+}
+
+var driverName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.:/-]{0,127}$`)
+
+func checkDriverName(is *issues, p, name string) {
+	if name != "" && !driverName.MatchString(name) {
+		is.add(p, "must be a driver name of [a-zA-Z0-9_.:/-]")
+	}
+}
+
+// The image reference grammar of the OCI distribution spec:
+// [domain[:port]/]path[:tag][@digest].
+var imageRE = func() *regexp.Regexp {
+	const (
+		domainComp = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+		domain     = domainComp + `(?:\.` + domainComp + `)*(?::[0-9]+)?`
+		pathComp   = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
+		name       = `(?:` + domain + `/)?` + pathComp + `(?:/` + pathComp + `)*`
+		tag        = `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+		digest     = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+	)
+	return regexp.MustCompile(`^(` + name + `)(?::` + tag + `)?(?:@` + digest + `)?$`)
+}()
+
+// ValidImageRef reports whether ref is a valid image reference:
+// [domain[:port]/]path[:tag][@digest], name at most 255 characters.
+func ValidImageRef(ref string) bool { return checkImageRef(ref) == "" }
+
+func checkImageRef(ref string) string {
+	if ref == "" {
+		return "must not be empty"
+	}
+	m := imageRE.FindStringSubmatch(ref)
+	if m == nil {
+		return "must be an image reference such as \"alpine:3.20\" or \"registry:5000/team/app@sha256:<hex>\""
+	}
+	if len(m[1]) > 255 {
+		return "repository name must be at most 255 characters"
+	}
+	return ""
+}
+
+var capabilities = map[string]bool{}
+
+func init() {
+	for _, c := range strings.Fields(`AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND BPF
+		CHECKPOINT_RESTORE CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID IPC_LOCK IPC_OWNER
+		KILL LEASE LINUX_IMMUTABLE MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN NET_BIND_SERVICE
+		NET_BROADCAST NET_RAW PERFMON SETFCAP SETGID SETPCAP SETUID SYSLOG SYS_ADMIN SYS_BOOT
+		SYS_CHROOT SYS_MODULE SYS_NICE SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_RESOURCE SYS_TIME
+		SYS_TTY_CONFIG WAKE_ALARM`) {
+		capabilities[c] = true
+	}
+}
+
+// CanonicalCapability returns a capability name in canonical form: upper
+// case without the "CAP_" prefix, e.g. "cap_net_raw" becomes "NET_RAW".
+func CanonicalCapability(name string) string {
+	return strings.TrimPrefix(strings.ToUpper(name), "CAP_")
+}
+
+// KnownCapability reports whether name is "ALL" or a Linux capability, in
+// any case, with or without the "CAP_" prefix.
+func KnownCapability(name string) bool {
+	c := CanonicalCapability(name)
+	return c == "ALL" || capabilities[c]
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
