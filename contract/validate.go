@@ -63,6 +63,9 @@ func join(prefix, name string) string {
 	if prefix == "" {
 		return name
 	}
+	if name == "" {
+		return prefix
+	}
 	return prefix + "." + name
 }
 

@@ -1,0 +1,241 @@
+package contract_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+const validDoc = `{
+  "sessionId": "s1",
+  "image": "alpine:3.20",
+  "command": ["sleep", "60"],
+  "env": {"A": "1"},
+  "labels": {"team": "infra"},
+  "resources": {"cpu": 0.5, "memory": 128, "disk": 256, "pids": 64},
+  "volumes": [{"source": "data", "target": "/data", "readOnly": true, "type": "volume"}],
+  "network": "bridge",
+  "security": {"readOnly": true, "noNewPrivileges": true, "user": "65534", "capabilities": {"drop": ["ALL"], "add": []}}
+}`
+
+// edit returns validDoc changed by f, which works on the decoded document.
+func edit(t *testing.T, f func(m map[string]any)) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(validDoc), &m); err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func obj(m map[string]any, key string) map[string]any { return m[key].(map[string]any) }
+
+// TestDecodeMatchesSchema checks that DecodeContainerConfig accepts and
+// refuses what the contract's zod schema does, with zod's paths and
+// messages.
+func TestDecodeMatchesSchema(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  func(t *testing.T) string
+		want []contract.Issue // nil: accepted
+	}{
+		{"valid", func(*testing.T) string { return validDoc }, nil},
+		{"unknown fields are ignored", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { m["extra"] = 1; obj(m, "resources")["gpu"] = 2 })
+		}, nil},
+		{"command is optional", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { delete(m, "command") })
+		}, nil},
+		{"empty strings pass the schema", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { m["sessionId"], m["image"], m["network"] = "", "", "" })
+		}, nil},
+		{"cpu zero and fractional", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { obj(m, "resources")["cpu"] = 0 })
+		}, nil},
+		{"integer written with exponent", func(t *testing.T) string {
+			return `{"sessionId":"s","image":"a","env":{},"labels":{},"resources":{"cpu":1,"memory":1e3,"disk":1,"pids":1},"volumes":[],"network":"","security":{"readOnly":false,"noNewPrivileges":false,"user":"","capabilities":{"drop":[],"add":[]}}}`
+		}, nil},
+		{"volume mount optional fields", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { m["volumes"] = []any{map[string]any{"source": "v", "target": "/v"}} })
+		}, nil},
+		{"missing required fields", func(*testing.T) string { return `{}` }, []contract.Issue{
+			{"sessionId", "Required"}, {"image", "Required"}, {"env", "Required"}, {"labels", "Required"},
+			{"resources", "Required"}, {"volumes", "Required"}, {"network", "Required"}, {"security", "Required"},
+		}},
+		{"null is not optional", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { m["command"] = nil })
+		}, []contract.Issue{{"command", "Expected array, received null"}}},
+		{"wrong types", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) {
+				m["sessionId"] = 1
+				m["env"] = map[string]any{"A": 1}
+				m["labels"] = []any{}
+				obj(m, "security")["readOnly"] = "yes"
+			})
+		}, []contract.Issue{
+			{"sessionId", "Expected string, received number"}, {"env.A", "Expected string, received number"},
+			{"labels", "Expected object, received array"}, {"security.readOnly", "Expected boolean, received string"},
+		}},
+		{"number minimums", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) {
+				r := obj(m, "resources")
+				r["cpu"], r["memory"], r["disk"], r["pids"] = -0.1, 0, 0.5, -3
+			})
+		}, []contract.Issue{
+			{"resources.cpu", "Number must be greater than or equal to 0"},
+			{"resources.memory", "Number must be greater than or equal to 1"},
+			{"resources.disk", "Number must be greater than or equal to 1"},
+			{"resources.pids", "Number must be greater than or equal to 1"},
+		}},
+		{"numbers as strings", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { obj(m, "resources")["memory"] = "128" })
+		}, []contract.Issue{{"resources.memory", "Expected number, received string"}}},
+		{"missing nested fields", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) {
+				delete(obj(m, "resources"), "pids")
+				delete(obj(obj(m, "security"), "capabilities"), "add")
+				m["volumes"] = []any{map[string]any{"target": "/x"}}
+			})
+		}, []contract.Issue{
+			{"resources.pids", "Required"}, {"volumes.0.source", "Required"}, {"security.capabilities.add", "Required"},
+		}},
+		{"mount type enum", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) {
+				m["volumes"] = []any{map[string]any{"source": "v", "target": "/v", "type": "tmpfs"}, "x"}
+			})
+		}, []contract.Issue{
+			{"volumes.0.type", "Invalid enum value. Expected 'bind' | 'volume', received 'tmpfs'"},
+			{"volumes.1", "Expected object, received string"},
+		}},
+		{"array elements", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) {
+				m["command"] = []any{"ok", false}
+				obj(obj(m, "security"), "capabilities")["drop"] = []any{nil}
+			})
+		}, []contract.Issue{
+			{"command.1", "Expected string, received boolean"},
+			{"security.capabilities.drop.0", "Expected string, received null"},
+		}},
+		{"top level array", func(*testing.T) string { return `[]` }, []contract.Issue{{"", "Expected object, received array"}}},
+		{"top level null", func(*testing.T) string { return `null` }, []contract.Issue{{"", "Expected object, received null"}}},
+		{"fractional memory (Go form is an integer)", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { obj(m, "resources")["memory"] = 1.5 })
+		}, []contract.Issue{{"resources.memory", "Expected integer, received float"}}},
+		{"huge pids", func(t *testing.T) string {
+			return edit(t, func(m map[string]any) { obj(m, "resources")["pids"] = 1e30 })
+		}, []contract.Issue{{"resources.pids", "Number must be less than or equal to 9223372036854775807"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := contract.DecodeContainerConfig([]byte(tt.doc(t)))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("refused a document the schema accepts: %v", err)
+				}
+				return
+			}
+			if got := issuesOf(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("issues:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeValues(t *testing.T) {
+	cfg, err := contract.DecodeContainerConfig([]byte(validDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contract.ContainerConfig{
+		SessionID: "s1", Image: "alpine:3.20", Command: []string{"sleep", "60"},
+		Env: map[string]string{"A": "1"}, Labels: map[string]string{"team": "infra"},
+		Resources: contract.ResourceLimits{CPU: 0.5, Memory: 128, Disk: 256, PIDs: 64},
+		Volumes:   []contract.VolumeMount{{Source: "data", Target: "/data", ReadOnly: true, Type: contract.MountVolume}},
+		Network:   "bridge",
+		Security: contract.SecurityOptions{ReadOnly: true, NoNewPrivileges: true, User: "65534",
+			Capabilities: contract.Capabilities{Drop: []string{"ALL"}, Add: []string{}}},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("decoded\n %+v\nwant\n %+v", cfg, want)
+	}
+	var viaJSON contract.ContainerConfig
+	if err := json.Unmarshal([]byte(validDoc), &viaJSON); err != nil || !reflect.DeepEqual(viaJSON, want) {
+		t.Errorf("json.Unmarshal = %+v, %v", viaJSON, err)
+	}
+}
+
+func TestDecodeSyntaxErrors(t *testing.T) {
+	for _, doc := range []string{``, `{`, `{"a":}`, validDoc + `{}`, `{} x`} {
+		_, err := contract.DecodeContainerConfig([]byte(doc))
+		if !errors.Is(err, contract.ErrConfiguration) {
+			t.Errorf("Decode(%q) = %v, want a CONFIGURATION error", doc, err)
+		}
+	}
+}
+
+// FuzzDecodeAndValidate feeds arbitrary documents to the decoder and the
+// validator: neither may panic, every refusal is a CONFIGURATION error, and
+// every accepted config survives a JSON round trip.
+func FuzzDecodeAndValidate(f *testing.F) {
+	f.Add([]byte(validDoc))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"resources":{"cpu":1e400}}`))
+	f.Add([]byte(`{"volumes":[{"source":"/../etc","target":"x","type":"bind"}]}`))
+	f.Add([]byte(strings.Replace(validDoc, `"alpine:3.20"`, `"a\u0000b"`, 1)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := contract.DecodeContainerConfig(data)
+		if err != nil {
+			if !errors.Is(err, contract.ErrConfiguration) {
+				t.Fatalf("decode error is not CONFIGURATION: %v", err)
+			}
+			return
+		}
+		if err := contract.ValidateContainerConfig(cfg); err != nil && !errors.Is(err, contract.ErrConfiguration) {
+			t.Fatalf("validation error is not CONFIGURATION: %v", err)
+		}
+		out, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("marshal decoded config: %v", err)
+		}
+		again, err := contract.DecodeContainerConfig(out)
+		if err != nil {
+			t.Fatalf("re-decode of %s: %v", out, err)
+		}
+		if !reflect.DeepEqual(normalize(again), normalize(cfg)) {
+			t.Fatalf("round trip changed the config:\n%+v\n%+v", cfg, again)
+		}
+	})
+}
+
+// normalize maps the empty forms that JSON cannot tell apart to one.
+func normalize(c contract.ContainerConfig) contract.ContainerConfig {
+	c = c.Clone()
+	if len(c.Command) == 0 {
+		c.Command = nil
+	}
+	if len(c.Volumes) == 0 {
+		c.Volumes = nil
+	}
+	if len(c.Security.Capabilities.Drop) == 0 {
+		c.Security.Capabilities.Drop = nil
+	}
+	if len(c.Security.Capabilities.Add) == 0 {
+		c.Security.Capabilities.Add = nil
+	}
+	if len(c.Env) == 0 {
+		c.Env = nil
+	}
+	if len(c.Labels) == 0 {
+		c.Labels = nil
+	}
+	return c
+}

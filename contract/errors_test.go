@@ -1,0 +1,179 @@
+package contract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+func TestCodesRetryable(t *testing.T) {
+	want := map[contract.Code]bool{
+		"CONTAINER_NOT_FOUND": false, "CONTAINER_CREATION": true, "CONTAINER_START": true,
+		"CONTAINER_STOP": true, "CONTAINER_REMOVE": false, "RESOURCE_LIMIT": false,
+		"VOLUME_CREATION": true, "VOLUME_NOT_FOUND": false, "VOLUME_REMOVE": false,
+		"NETWORK_CREATION": true, "NETWORK_NOT_FOUND": false, "NETWORK_REMOVE": false,
+		"DRIVER_HEALTH": false, "TIMEOUT": true, "NETWORK": true, "FILE_SYSTEM": false,
+		"AUTHENTICATION": false, "AUTHORIZATION": false, "CONFIGURATION": false,
+		"CIRCUIT_OPEN": true, "RATE_LIMITED": true,
+	}
+	codes := contract.Codes()
+	if len(codes) != len(want) {
+		t.Fatalf("Codes() has %d codes, want %d", len(codes), len(want))
+	}
+	for _, c := range codes {
+		w, ok := want[c]
+		if !ok {
+			t.Errorf("unexpected code %q", c)
+			continue
+		}
+		if got := c.Retryable(); got != w {
+			t.Errorf("%s.Retryable() = %v, want %v", c, got, w)
+		}
+		err := contract.NewError(c, contract.OpStartContainer, "abc", "", nil)
+		if got := contract.IsRetryable(err); got != w {
+			t.Errorf("IsRetryable(NewError(%s)) = %v, want %v", c, got, w)
+		}
+	}
+}
+
+func TestSentinelsMatchByCode(t *testing.T) {
+	sentinels := []*contract.DriverError{
+		contract.ErrContainerNotFound, contract.ErrContainerCreation, contract.ErrContainerStart,
+		contract.ErrContainerStop, contract.ErrContainerRemove, contract.ErrResourceLimit,
+		contract.ErrVolumeCreation, contract.ErrVolumeNotFound, contract.ErrVolumeRemove,
+		contract.ErrNetworkCreation, contract.ErrNetworkNotFound, contract.ErrNetworkRemove,
+		contract.ErrDriverHealth, contract.ErrTimeout, contract.ErrNetwork, contract.ErrFileSystem,
+		contract.ErrAuthentication, contract.ErrAuthorization, contract.ErrConfiguration,
+		contract.ErrCircuitOpen, contract.ErrRateLimited,
+	}
+	codes := contract.Codes()
+	if len(sentinels) != len(codes) {
+		t.Fatalf("%d sentinels for %d codes", len(sentinels), len(codes))
+	}
+	for i, s := range sentinels {
+		if s.Code != codes[i] {
+			t.Errorf("sentinel %d has code %s, want %s", i, s.Code, codes[i])
+		}
+		err := fmt.Errorf("outer: %w", fmt.Errorf("middle: %w",
+			contract.NewError(s.Code, contract.OpCreateContainer, "id1", "specific message", errors.New("cause"))))
+		for j, other := range sentinels {
+			if got := errors.Is(err, other); got != (i == j) {
+				t.Errorf("errors.Is(%s error, %s) = %v", s.Code, other.Code, got)
+			}
+		}
+		var de *contract.DriverError
+		if !errors.As(err, &de) || de.ID != "id1" || de.Op != contract.OpCreateContainer {
+			t.Errorf("errors.As did not reach the *DriverError: %#v", de)
+		}
+		if got := contract.CodeOf(err); got != s.Code {
+			t.Errorf("CodeOf = %q, want %q", got, s.Code)
+		}
+	}
+}
+
+func TestIsRetryable(t *testing.T) {
+	timeout := contract.NewError(contract.CodeTimeout, contract.OpStartContainer, "c1", "", context.DeadlineExceeded)
+	tests := []struct {
+		name string
+		give error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain error", errors.New("boom"), false},
+		{"context canceled", context.Canceled, false},
+		{"context deadline", context.DeadlineExceeded, false},
+		{"wrapped context canceled", fmt.Errorf("x: %w", context.Canceled), false},
+		{"retryable code", contract.NewError(contract.CodeNetwork, "", "", "", nil), true},
+		{"non-retryable code", contract.NewError(contract.CodeContainerNotFound, "", "", "", nil), false},
+		{"driver timeout wrapping deadline", timeout, true},
+		{"retryable code wrapping cancellation", contract.NewError(contract.CodeNetwork, "", "", "", context.Canceled), false},
+		{"flag overrides code", &contract.DriverError{Code: contract.CodeNetwork, Retryable: false}, false},
+		{"wrapped retryable", fmt.Errorf("op: %w", contract.NewError(contract.CodeContainerStart, "", "", "", nil)), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := contract.IsRetryable(tt.give); got != tt.want {
+				t.Errorf("IsRetryable(%v) = %v, want %v", tt.give, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	err := &contract.DriverError{Code: contract.CodeCircuitOpen, Retryable: true, RetryAfter: 3 * time.Second}
+	if got := contract.RetryAfter(fmt.Errorf("wrapped: %w", err)); got != 3*time.Second {
+		t.Errorf("RetryAfter = %v, want 3s", got)
+	}
+	if got := contract.RetryAfter(errors.New("plain")); got != 0 {
+		t.Errorf("RetryAfter(plain) = %v, want 0", got)
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	tests := []struct {
+		give *contract.DriverError
+		want string
+	}{
+		{contract.NewError(contract.CodeContainerNotFound, contract.OpStartContainer, "abc", "", nil),
+			"StartContainer abc: container not found"},
+		{contract.NewError(contract.CodeNetwork, contract.OpListContainers, "", "cannot reach the engine at unix:///x", errors.New("dial: refused")),
+			"ListContainers: cannot reach the engine at unix:///x: dial: refused"},
+		{&contract.DriverError{Code: contract.CodeTimeout}, "operation timed out"},
+		{&contract.DriverError{Code: "SOMETHING"}, "SOMETHING"},
+	}
+	for _, tt := range tests {
+		if got := tt.give.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestUnwrap(t *testing.T) {
+	cause := errors.New("cause")
+	err := contract.NewError(contract.CodeVolumeRemove, contract.OpRemoveVolume, "v", "volume in use", cause)
+	if !errors.Is(err, cause) {
+		t.Error("errors.Is(err, cause) = false")
+	}
+	if errors.Unwrap(err) != cause {
+		t.Error("Unwrap did not return the cause")
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	ctx := context.Background()
+	if _, ok := contract.IdempotencyKey(ctx); ok {
+		t.Error("key present on a bare context")
+	}
+	if _, ok := contract.IdempotencyKey(contract.WithIdempotencyKey(ctx, "")); ok {
+		t.Error("empty key counts as present")
+	}
+	k, ok := contract.IdempotencyKey(contract.WithIdempotencyKey(ctx, "k1"))
+	if !ok || k != "k1" {
+		t.Errorf("IdempotencyKey = %q, %v; want k1, true", k, ok)
+	}
+}
+
+func TestOps(t *testing.T) {
+	ops := contract.Ops()
+	if len(ops) != 13 {
+		t.Fatalf("Ops() = %d ops, want 13 (one per method with a context)", len(ops))
+	}
+	ops[0] = "changed"
+	if contract.Ops()[0] != contract.OpCreateContainer {
+		t.Error("Ops() returns shared storage")
+	}
+	idempotent := map[contract.Op]bool{
+		contract.OpGetContainer: true, contract.OpListContainers: true, contract.OpHealthCheck: true,
+		contract.OpStartContainer: true, contract.OpStopContainer: true, contract.OpCreateContainer: false,
+		contract.OpRemoveContainer: false, contract.OpCreateVolume: false,
+	}
+	for op, want := range idempotent {
+		if got := op.Idempotent(); got != want {
+			t.Errorf("%s.Idempotent() = %v, want %v", op, got, want)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package contract_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// document holds one value of every type with a JSON form.
+type document struct {
+	Config        contract.ContainerConfig     `json:"config"`
+	MinimalConfig contract.ContainerConfig     `json:"minimalConfig"`
+	Instance      contract.ContainerInstance   `json:"instance"`
+	Created       contract.ContainerInstance   `json:"created"`
+	Filter        contract.ContainerFilter     `json:"filter"`
+	Stop          contract.StopOptions         `json:"stop"`
+	Logs          contract.LogOptions          `json:"logs"`
+	Health        contract.DriverHealth        `json:"health"`
+	VolumeConfig  contract.VolumeConfig        `json:"volumeConfig"`
+	Volume        contract.Volume              `json:"volume"`
+	NetworkConfig contract.NetworkConfig       `json:"networkConfig"`
+	Network       contract.Network             `json:"network"`
+	Empty         contract.ContainerFilter     `json:"emptyFilter"`
+	Instances     []contract.ContainerInstance `json:"instances"`
+}
+
+func sample() document {
+	created := time.UnixMilli(1767225600123)
+	started := time.UnixMilli(1767225601456)
+	cfg := contract.NewContainerConfig("session-1", "resilient-workload:latest")
+	cfg.Command = []string{"serve"}
+	cfg.Env["GREETING"] = "hello"
+	cfg.Labels["team"] = "infra"
+	cfg.Volumes = []contract.VolumeMount{
+		{Source: "data", Target: "/data", Type: contract.MountVolume},
+		{Source: "/srv/www", Target: "/www", ReadOnly: true, Type: contract.MountBind},
+	}
+	cfg.Network = "sandbox"
+	inst := contract.ContainerInstance{
+		ID: "c0ffee", Name: "resilient-session-1-c0ffee", SessionID: "session-1",
+		Image: "resilient-workload:latest", Status: contract.StatusRunning, State: contract.StateRunning,
+		Endpoint: "172.18.0.2", CreatedAt: created, StartedAt: started,
+		Labels: map[string]string{"team": "infra"}, Resources: contract.DefaultResourceLimits(),
+	}
+	fresh := inst
+	fresh.Status, fresh.State, fresh.StartedAt, fresh.Endpoint = contract.StatusCreated, contract.StateTerminated, time.Time{}, ""
+	return document{
+		Config: cfg,
+		MinimalConfig: contract.ContainerConfig{SessionID: "s", Image: "alpine",
+			Resources: contract.ResourceLimits{CPU: 0.5, Memory: 64, Disk: 100, PIDs: 16}},
+		Instance: inst,
+		Created:  fresh,
+		Filter: contract.ContainerFilter{SessionID: "session-1", Status: contract.StatusRunning,
+			State: contract.StateRunning, Label: map[string]string{"team": "infra"}},
+		Stop: contract.StopOptions{Timeout: 2500 * time.Millisecond, Force: true},
+		Logs: contract.LogOptions{Follow: true, Tail: 100, Since: created, Timestamps: true},
+		Health: contract.DriverHealth{Status: contract.Unhealthy, Version: "20.10.24", Uptime: 90 * time.Second,
+			Containers: contract.ContainerCounts{Total: 3, Running: 1, Stopped: 2}, Error: "engine unreachable"},
+		VolumeConfig:  contract.VolumeConfig{Name: "data", Driver: "local", Labels: map[string]string{"a": "b"}},
+		Volume:        contract.Volume{ID: "data", Name: "data", Driver: "local", Mountpoint: "/var/lib/docker/volumes/data/_data", CreatedAt: created, Labels: map[string]string{}},
+		NetworkConfig: contract.NetworkConfig{Name: "sandbox", Driver: "bridge", Options: map[string]string{"com.docker.network.bridge.enable_icc": "false"}},
+		Network:       contract.Network{ID: "n1", Name: "sandbox", Driver: "bridge", CreatedAt: created, Labels: map[string]string{"a": "b"}},
+		Instances:     []contract.ContainerInstance{},
+	}
+}
+
+// TestJSONGolden pins the JSON form: the contract's camelCase names,
+// Unix-millisecond timestamps, millisecond durations, optional fields left
+// out when empty. Run with -update to rewrite testdata/golden.json.
+func TestJSONGolden(t *testing.T) {
+	got, err := json.MarshalIndent(sample(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("JSON form changed (run go test -run TestJSONGolden -update to accept):\n%s", got)
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	want := sample()
+	data, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got document
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	// Nil maps and slices of required fields come back empty.
+	want.MinimalConfig.Env, want.MinimalConfig.Labels = map[string]string{}, map[string]string{}
+	want.MinimalConfig.Volumes = []contract.VolumeMount{}
+	want.MinimalConfig.Security.Capabilities = contract.Capabilities{Drop: []string{}, Add: []string{}}
+	for _, ts := range []*time.Time{&want.Instance.CreatedAt, &want.Instance.StartedAt, &want.Created.CreatedAt,
+		&want.Logs.Since, &want.Volume.CreatedAt, &want.Network.CreatedAt} {
+		if !ts.IsZero() {
+			*ts = time.UnixMilli(ts.UnixMilli())
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip changed the value:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestJSONTimesAreMilliseconds(t *testing.T) {
+	var m map[string]any
+	data, _ := json.Marshal(sample().Instance)
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["createdAt"] != float64(1767225600123) || m["startedAt"] != float64(1767225601456) {
+		t.Errorf("createdAt, startedAt = %v, %v", m["createdAt"], m["startedAt"])
+	}
+	data, _ = json.Marshal(sample().Created)
+	m = nil
+	_ = json.Unmarshal(data, &m)
+	if _, ok := m["startedAt"]; ok {
+		t.Error("startedAt present on a container that has not started")
+	}
+	data, _ = json.Marshal(contract.StopOptions{Timeout: 1500 * time.Millisecond})
+	if string(data) != `{"timeout":1500}` {
+		t.Errorf("StopOptions JSON = %s", data)
+	}
+}

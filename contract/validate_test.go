@@ -1,0 +1,262 @@
+package contract_test
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+// issuesOf returns the issues of a validation error, failing the test when
+// err is not one.
+func issuesOf(t *testing.T, err error) []contract.Issue {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, contract.ErrConfiguration) {
+		t.Errorf("error %v does not match ErrConfiguration", err)
+	}
+	if contract.IsRetryable(err) {
+		t.Errorf("validation error %v is retryable", err)
+	}
+	var ve *contract.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v holds no *ValidationError", err)
+	}
+	return ve.Issues
+}
+
+func paths(is []contract.Issue) []string {
+	var out []string
+	for _, i := range is {
+		out = append(out, i.Path)
+	}
+	return out
+}
+
+func TestValidateContainerConfig(t *testing.T) {
+	base := func() contract.ContainerConfig { return contract.NewContainerConfig("s1", "alpine:3.20") }
+	tests := []struct {
+		name   string
+		modify func(*contract.ContainerConfig)
+		want   []string // issue paths, in order
+	}{
+		{"defaults are valid", func(*contract.ContainerConfig) {}, nil},
+		{"empty session", func(c *contract.ContainerConfig) { c.SessionID = "" }, []string{"sessionId"}},
+		{"control char in session", func(c *contract.ContainerConfig) { c.SessionID = "a\nb" }, []string{"sessionId"}},
+		{"empty image", func(c *contract.ContainerConfig) { c.Image = "" }, []string{"image"}},
+		{"upper-case repository", func(c *contract.ContainerConfig) { c.Image = "Alpine" }, []string{"image"}},
+		{"image with space", func(c *contract.ContainerConfig) { c.Image = "alpine latest" }, []string{"image"}},
+		{"image with registry, port, tag and digest", func(c *contract.ContainerConfig) {
+			c.Image = "registry.example.com:5000/team/app:v1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		}, nil},
+		{"image with short digest", func(c *contract.ContainerConfig) { c.Image = "app@sha256:abc" }, []string{"image"}},
+		{"empty command", func(c *contract.ContainerConfig) { c.Command = []string{} }, []string{"command"}},
+		{"NUL in command", func(c *contract.ContainerConfig) { c.Command = []string{"sh", "a\x00b"} }, []string{"command.1"}},
+		{"env name with =", func(c *contract.ContainerConfig) { c.Env = map[string]string{"A=B": "x"} }, []string{"env.A=B"}},
+		{"empty env name", func(c *contract.ContainerConfig) { c.Env = map[string]string{"": "x"} }, []string{"env"}},
+		{"NUL in env value", func(c *contract.ContainerConfig) { c.Env = map[string]string{"A": "\x00"} }, []string{"env.A"}},
+		{"empty label key", func(c *contract.ContainerConfig) { c.Labels = map[string]string{"": "x"} }, []string{"labels"}},
+		{"negative cpu", func(c *contract.ContainerConfig) { c.Resources.CPU = -1 }, []string{"resources.cpu"}},
+		{"zero cpu is valid", func(c *contract.ContainerConfig) { c.Resources.CPU = 0 }, nil},
+		{"NaN cpu", func(c *contract.ContainerConfig) { c.Resources.CPU = math.NaN() }, []string{"resources.cpu"}},
+		{"zero limits", func(c *contract.ContainerConfig) { c.Resources = contract.ResourceLimits{} },
+			[]string{"resources.memory", "resources.disk", "resources.pids"}},
+		{"bad mount type", func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "data", Target: "/data", Type: "tmpfs"}}
+		}, []string{"volumes.0.type"}},
+		{"relative target", func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "data", Target: "data"}}
+		}, []string{"volumes.0.target"}},
+		{"root target", func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "data", Target: "/"}}
+		}, []string{"volumes.0.target"}},
+		{"unclean bind source", func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "/srv/../etc", Target: "/x", Type: contract.MountBind}}
+		}, []string{"volumes.0.source"}},
+		{"relative bind source", func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "srv", Target: "/x", Type: contract.MountBind}}
+		}, []string{"volumes.0.source"}},
+		{"path as volume name", func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "/srv", Target: "/x", Type: contract.MountVolume}}
+		}, []string{"volumes.0.source"}},
+		{"valid mounts", func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "data", Target: "/data"}, {Source: "/srv/www", Target: "/www", ReadOnly: true}}
+		}, nil},
+		{"bad network name", func(c *contract.ContainerConfig) { c.Network = "net/../x" }, []string{"network"}},
+		{"bad user", func(c *contract.ContainerConfig) { c.Security.User = "a b" }, []string{"security.user"}},
+		{"unknown capability", func(c *contract.ContainerConfig) {
+			c.Security.Capabilities.Add = []string{"NET_BIND_SERVICE", "FLY"}
+		}, []string{"security.capabilities.add.1"}},
+		{"capability spellings", func(c *contract.ContainerConfig) {
+			c.Security.Capabilities.Add = []string{"cap_chown", "CAP_KILL", "net_raw"}
+		}, nil},
+		{"many issues at once", func(c *contract.ContainerConfig) {
+			c.SessionID, c.Image, c.Resources.PIDs = "", "", 0
+		}, []string{"sessionId", "image", "resources.pids"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base()
+			tt.modify(&cfg)
+			got := paths(issuesOf(t, contract.ValidateContainerConfig(cfg)))
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("issue paths = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateResourceLimits(t *testing.T) {
+	if err := contract.ValidateResourceLimits(contract.DefaultResourceLimits()); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	got := paths(issuesOf(t, contract.ValidateResourceLimits(contract.ResourceLimits{CPU: -0.5, Memory: 0, Disk: -1, PIDs: 0})))
+	want := []string{"cpu", "memory", "disk", "pids"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("paths = %q, want %q", got, want)
+	}
+}
+
+func TestValidateSecurityOptions(t *testing.T) {
+	if err := contract.ValidateSecurityOptions(contract.DefaultSecurityOptions()); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	// The schema allows the zero value; judging it unsafe is a policy's job.
+	if err := contract.ValidateSecurityOptions(contract.SecurityOptions{}); err != nil {
+		t.Errorf("zero options invalid: %v", err)
+	}
+	got := paths(issuesOf(t, contract.ValidateSecurityOptions(contract.SecurityOptions{
+		User:         "x:y:z",
+		Capabilities: contract.Capabilities{Drop: []string{"NOPE"}},
+	})))
+	want := []string{"user", "capabilities.drop.0"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("paths = %q, want %q", got, want)
+	}
+}
+
+func TestValidateVolumeAndNetworkConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{"volume ok", contract.ValidateVolumeConfig(contract.VolumeConfig{Name: "data-1", Labels: map[string]string{"a": "b"}}), nil},
+		{"volume empty name", contract.ValidateVolumeConfig(contract.VolumeConfig{}), []string{"name"}},
+		{"volume path name", contract.ValidateVolumeConfig(contract.VolumeConfig{Name: "../x"}), []string{"name"}},
+		{"volume bad driver", contract.ValidateVolumeConfig(contract.VolumeConfig{Name: "v", Driver: "a b"}), []string{"driver"}},
+		{"network ok", contract.ValidateNetworkConfig(contract.NetworkConfig{Name: "n1", Driver: "bridge", Options: map[string]string{"com.docker.network.bridge.enable_icc": "true"}}), nil},
+		{"network empty name", contract.ValidateNetworkConfig(contract.NetworkConfig{}), []string{"name"}},
+		{"network NUL option", contract.ValidateNetworkConfig(contract.NetworkConfig{Name: "n", Options: map[string]string{"k": "\x00"}}), []string{"options.k"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := paths(issuesOf(t, tt.err)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("paths = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s := contract.DefaultSecurityOptions()
+	if !s.ReadOnly || !s.NoNewPrivileges || s.User != "65534:65534" ||
+		!reflect.DeepEqual(s.Capabilities.Drop, []string{"ALL"}) || len(s.Capabilities.Add) != 0 {
+		t.Errorf("DefaultSecurityOptions() = %+v", s)
+	}
+	r := contract.DefaultResourceLimits()
+	if r.CPU <= 0 || r.Memory <= 0 || r.Disk <= 0 || r.PIDs <= 0 {
+		t.Errorf("DefaultResourceLimits() has an unbounded limit: %+v", r)
+	}
+	// Each call returns fresh slices.
+	s.Capabilities.Drop[0] = "CHOWN"
+	if contract.DefaultSecurityOptions().Capabilities.Drop[0] != "ALL" {
+		t.Error("DefaultSecurityOptions shares its slices")
+	}
+}
+
+func TestNewResourceLimits(t *testing.T) {
+	d := contract.DefaultResourceLimits()
+	tests := []struct {
+		give, want contract.ResourceLimits
+	}{
+		{contract.ResourceLimits{}, d},
+		{contract.ResourceLimits{Memory: 64}, contract.ResourceLimits{CPU: d.CPU, Memory: 64, Disk: d.Disk, PIDs: d.PIDs}},
+		{contract.ResourceLimits{CPU: 0.25, PIDs: 10}, contract.ResourceLimits{CPU: 0.25, Memory: d.Memory, Disk: d.Disk, PIDs: 10}},
+		{contract.ResourceLimits{Memory: -5}, contract.ResourceLimits{CPU: d.CPU, Memory: -5, Disk: d.Disk, PIDs: d.PIDs}},
+	}
+	for _, tt := range tests {
+		if got := contract.NewResourceLimits(tt.give); got != tt.want {
+			t.Errorf("NewResourceLimits(%+v) = %+v, want %+v", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestNewSecurityOptions(t *testing.T) {
+	if got := contract.NewSecurityOptions(); !reflect.DeepEqual(got, contract.DefaultSecurityOptions()) {
+		t.Errorf("NewSecurityOptions() = %+v, want the defaults", got)
+	}
+	got := contract.NewSecurityOptions(contract.RunAs("1000:1000"), contract.WritableRootFS(),
+		contract.AllowNewPrivileges(), contract.AddCapabilities("NET_BIND_SERVICE"), nil)
+	want := contract.SecurityOptions{
+		User:         "1000:1000",
+		Capabilities: contract.Capabilities{Drop: []string{"ALL"}, Add: []string{"NET_BIND_SERVICE"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("NewSecurityOptions(...) = %+v, want %+v", got, want)
+	}
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	c := contract.NewContainerConfig("s", "alpine")
+	c.Command = []string{"a"}
+	c.Env["K"] = "v"
+	c.Volumes = append(c.Volumes, contract.VolumeMount{Source: "v", Target: "/v"})
+	d := c.Clone()
+	d.Command[0], d.Env["K"], d.Volumes[0].Source = "b", "w", "x"
+	d.Security.Capabilities.Drop[0] = "CHOWN"
+	if c.Command[0] != "a" || c.Env["K"] != "v" || c.Volumes[0].Source != "v" || c.Security.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("Clone shares storage with the original: %+v", c)
+	}
+}
+
+func TestFilterMatches(t *testing.T) {
+	c := contract.ContainerInstance{SessionID: "s", Status: contract.StatusRunning, State: contract.StateRunning,
+		Labels: map[string]string{"a": "1", "b": "2"}}
+	tests := []struct {
+		give contract.ContainerFilter
+		want bool
+	}{
+		{contract.ContainerFilter{}, true},
+		{contract.ContainerFilter{SessionID: "s", Status: contract.StatusRunning, State: contract.StateRunning}, true},
+		{contract.ContainerFilter{SessionID: "t"}, false},
+		{contract.ContainerFilter{Status: contract.StatusExited}, false},
+		{contract.ContainerFilter{State: contract.StateTerminated}, false},
+		{contract.ContainerFilter{Label: map[string]string{"a": "1"}}, true},
+		{contract.ContainerFilter{Label: map[string]string{"a": "2"}}, false},
+		{contract.ContainerFilter{Label: map[string]string{"c": ""}}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.give.Matches(c); got != tt.want {
+			t.Errorf("%+v.Matches = %v, want %v", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	want := map[contract.ContainerStatus]contract.ContainerState{
+		contract.StatusCreated: contract.StateTerminated, contract.StatusRunning: contract.StateRunning,
+		contract.StatusPaused: contract.StateRunning, contract.StatusStopped: contract.StateTerminated,
+		contract.StatusRemoving: contract.StateTerminated, contract.StatusExited: contract.StateTerminated,
+		contract.StatusDead: contract.StateError,
+	}
+	for s, w := range want {
+		if got := contract.StateOf(s); got != w {
+			t.Errorf("StateOf(%s) = %s, want %s", s, got, w)
+		}
+	}
+}
