@@ -443,11 +443,15 @@ func TestInterceptKeepsOptionalInterfaces(t *testing.T) {
 			if d.Name() != "recorder" || d.Version() != "0.0.1" {
 				t.Errorf("Name, Version = %q, %q; want the wrapped driver's", d.Name(), d.Version())
 			}
-			u, ok := d.(interface{ Unwrap() contract.ContainerDriver })
+			u, ok := d.(interface {
+				Unwrap() contract.ContainerDriver
+			})
 			if !ok {
 				t.Fatalf("%T has no Unwrap method", d)
 			}
-			inner, ok := u.Unwrap().(interface{ Unwrap() contract.ContainerDriver })
+			inner, ok := u.Unwrap().(interface {
+				Unwrap() contract.ContainerDriver
+			})
 			if !ok {
 				t.Fatalf("inner %T has no Unwrap method", u.Unwrap())
 			}
