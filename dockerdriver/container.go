@@ -1,0 +1,567 @@
+package dockerdriver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+// maxCreateAttempts bounds the create loop: a pull, a name taken by a
+// container removed meanwhile, or a random name taken.
+const maxCreateAttempts = 4
+
+// killMargin is the part of a caller's deadline that StopContainer keeps
+// for killing the container after the grace period.
+const killMargin = 2 * time.Second
+
+// cleanupTimeout bounds the removal of a container the driver refuses to
+// hand out (fail closed), which runs even when the caller's context is done.
+const cleanupTimeout = 30 * time.Second
+
+// CreateContainer creates a container from cfg without starting it. See the
+// package documentation for how every field maps to the Docker API, the
+// disk limit, idempotency keys and the errors.
+func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConfig) (contract.ContainerInstance, error) {
+	o := opCreate
+	if err := contract.ValidateContainerConfig(cfg); err != nil {
+		return contract.ContainerInstance{}, withOp(err, o)
+	}
+	if k, ok := d.labels.firstReserved(cfg.Labels); ok {
+		return contract.ContainerInstance{}, newErr(o, contract.CodeConfiguration, "",
+			fmt.Sprintf("label %q is in the driver's namespace %q; choose another key", k, d.labels.prefix+".*"), nil)
+	}
+	mode, err := d.diskMode(ctx, cfg)
+	if err != nil {
+		return contract.ContainerInstance{}, err
+	}
+	key, _ := contract.IdempotencyKey(ctx)
+	if d.cfg.pullPolicy == PullAlways {
+		if err := d.pull(ctx, o, cfg.Image); err != nil {
+			return contract.ContainerInstance{}, err
+		}
+	}
+	s := d.buildSpec(cfg, key, mode)
+	pulled := false
+	for attempt := 1; ; attempt++ {
+		resp, err := d.cli.ContainerCreate(ctx, s.config, s.host, s.network, nil, s.name)
+		if err == nil {
+			return d.finishCreate(ctx, s, resp)
+		}
+		if ctx.Err() != nil || attempt >= maxCreateAttempts {
+			return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
+		}
+		switch {
+		case cerrdefs.IsNotFound(err) && mentions(err, "no such image"):
+			if d.cfg.pullPolicy != PullIfMissing || pulled {
+				return contract.ContainerInstance{}, newErr(o, contract.CodeConfiguration, "",
+					fmt.Sprintf("image %q is not present on the engine and the pull policy is %q", cfg.Image, d.cfg.pullPolicy), err)
+			}
+			if err := d.pull(ctx, o, cfg.Image); err != nil {
+				return contract.ContainerInstance{}, err
+			}
+			pulled = true
+			continue
+		case cerrdefs.IsNotFound(err) && cfg.Network != "" && mentions(err, "network"):
+			return contract.ContainerInstance{}, newErr(o, contract.CodeNetworkNotFound, "",
+				fmt.Sprintf("network %q not found", cfg.Network), err)
+		case mode == diskQuota && mentions(err, "storage-opt", "storageopt", "quota"):
+			d.noQuota()
+			return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, "",
+				"the engine cannot enforce the disk limit on a writable root filesystem", err)
+		case cerrdefs.IsConflict(err) && mentions(err, "already in use"):
+			if key == "" {
+				s.name = d.containerName(cfg.SessionID, "") // a random name was taken
+				continue
+			}
+			inst, found, err := d.adopt(ctx, cfg, key, s.name)
+			if err != nil || found {
+				return inst, err
+			}
+			continue // the holder of the name is gone: create again
+		}
+		return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
+	}
+}
+
+// finishCreate fails closed: a container with warnings from the engine (a
+// limit was dropped) or whose limits read back differently is removed and
+// refused with RESOURCE_LIMIT.
+func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.CreateResponse) (contract.ContainerInstance, error) {
+	o := opCreate
+	if len(resp.Warnings) > 0 {
+		d.discard(ctx, resp.ID)
+		return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, resp.ID,
+			"the engine did not apply every setting, so the container was removed: "+strings.Join(resp.Warnings, "; "), nil)
+	}
+	c, err := d.cli.ContainerInspect(ctx, resp.ID)
+	if err != nil {
+		d.discard(ctx, resp.ID)
+		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
+	}
+	if diff := appliedDiff(s, c); diff != "" {
+		d.discard(ctx, resp.ID)
+		return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, resp.ID,
+			"the engine did not apply "+diff+", so the container was removed", nil)
+	}
+	d.remember(c.ID)
+	return d.instanceOf(c), nil
+}
+
+// appliedDiff compares the settings that bound and confine the container
+// with what the engine reports; it returns "" when all were applied.
+func appliedDiff(s spec, c container.InspectResponse) string {
+	if c.HostConfig == nil || c.Config == nil {
+		return "its settings (the engine reported none)"
+	}
+	want, got := s.host, c.HostConfig
+	var diffs []string
+	check := func(ok bool, what string) {
+		if !ok {
+			diffs = append(diffs, what)
+		}
+	}
+	check(got.NanoCPUs == want.NanoCPUs, "the CPU limit")
+	check(got.Memory == want.Memory, "the memory limit")
+	check(got.MemorySwap == want.MemorySwap, "the swap limit")
+	check(got.PidsLimit != nil && *got.PidsLimit == *want.PidsLimit, "the pids limit")
+	check(got.ReadonlyRootfs == want.ReadonlyRootfs, "the read-only root filesystem")
+	check(slices.Equal(got.SecurityOpt, want.SecurityOpt), "the security options")
+	check(sameSet(got.CapDrop, want.CapDrop), "the dropped capabilities")
+	check(sameSet(got.CapAdd, want.CapAdd), "the added capabilities")
+	check(got.Tmpfs[tmpTarget] == want.Tmpfs[tmpTarget], "the size-limited /tmp")
+	check(got.StorageOpt["size"] == want.StorageOpt["size"], "the disk quota")
+	check(c.Config.User == s.config.User, "the user")
+	return strings.Join(diffs, ", ")
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// adopt handles a create whose deterministic name is taken: the container
+// is returned when a create with the same key and session made it. found is
+// false when the name's holder is gone.
+func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, name string) (inst contract.ContainerInstance, found bool, err error) {
+	o := opCreate
+	c, err := d.cli.ContainerInspect(ctx, name)
+	if cerrdefs.IsNotFound(err) && ctx.Err() == nil {
+		return inst, false, nil
+	}
+	if err != nil {
+		return inst, false, mapErr(ctx, o, name, err)
+	}
+	var all map[string]string
+	if c.Config != nil {
+		all = c.Config.Labels
+	}
+	l := d.labels
+	if !l.isManaged(all) || all[l.key] != key || all[l.session] != cfg.SessionID {
+		return inst, false, &contract.DriverError{
+			Code:    contract.CodeContainerCreation,
+			Message: fmt.Sprintf("container name %q is taken by a container another create made (different idempotency key or session); retrying cannot help", name),
+			Op:      o.op, ID: c.ID,
+		}
+	}
+	d.remember(c.ID)
+	return d.instanceOf(c), true, nil
+}
+
+// discard removes a container the driver will not hand out. It runs even
+// when ctx is done, bounded by cleanupTimeout; a failure leaves a managed
+// container the reaper removes.
+func (d *Driver) discard(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_ = d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	d.forget(id)
+}
+
+// diskMode decides how cfg's disk limit is applied, or refuses cfg.
+func (d *Driver) diskMode(ctx context.Context, cfg contract.ContainerConfig) (diskMode, error) {
+	if cfg.Security.ReadOnly {
+		return diskTmpfs, nil
+	}
+	ok, storage, err := d.quotaSupported(ctx)
+	if err != nil {
+		return 0, mapErr(ctx, opCreate, "", err)
+	}
+	switch {
+	case ok:
+		return diskQuota, nil
+	case d.cfg.diskPolicy == DiskAllowUnboundedRoot:
+		return diskUnbounded, nil
+	}
+	return 0, newErr(opCreate, contract.CodeResourceLimit, "", fmt.Sprintf(
+		"the engine's storage (%s) cannot limit a writable root filesystem to resources.disk (%d MB); "+
+			"use a read-only root filesystem (security.readOnly, which gets a %d MB tmpfs at /tmp), "+
+			"an engine with storage quotas (overlay2 on xfs with pquota, btrfs, zfs), "+
+			"or WithDiskPolicy(DiskAllowUnboundedRoot) to accept no disk limit",
+		storage, cfg.Resources.Disk, cfg.Resources.Disk), nil)
+}
+
+// quotaSupported reports whether the engine's storage driver supports a
+// size quota (StorageOpt "size"), asking the daemon once. storage describes
+// the storage driver for messages.
+func (d *Driver) quotaSupported(ctx context.Context) (ok bool, storage string, err error) {
+	d.mu.Lock()
+	q := d.quota
+	d.mu.Unlock()
+	if q != nil {
+		return q.ok, q.storage, nil
+	}
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	backing := ""
+	for _, kv := range info.DriverStatus {
+		if kv[0] == "Backing Filesystem" {
+			backing = kv[1]
+		}
+	}
+	storage = info.Driver
+	if backing != "" {
+		storage += " on " + backing
+	}
+	switch info.Driver {
+	case "btrfs", "zfs", "devicemapper", "windowsfilter":
+		ok = true
+	case "overlay2", "overlay", "vfs":
+		// Only on xfs mounted with pquota; a missing pquota shows as an
+		// error at create, which turns the answer to false.
+		ok = backing == "xfs"
+	}
+	d.mu.Lock()
+	d.quota = &quotaInfo{ok: ok, storage: storage}
+	d.mu.Unlock()
+	return ok, storage, nil
+}
+
+// noQuota records that the engine refused a storage quota.
+func (d *Driver) noQuota() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.quota != nil {
+		d.quota = &quotaInfo{ok: false, storage: d.quota.storage}
+	}
+}
+
+// owned checks that id names a container this driver manages and returns
+// its full id. It asks the daemon unless id is a full id the driver already
+// knows.
+func (d *Driver) owned(ctx context.Context, o opInfo, id string) (string, error) {
+	if err := checkID(o, id); err != nil {
+		return "", err
+	}
+	if d.isKnown(id) {
+		return id, nil
+	}
+	c, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return "", mapErr(ctx, o, id, err)
+	}
+	if c.Config == nil || !d.labels.isManaged(c.Config.Labels) {
+		return "", notManaged(o, id)
+	}
+	d.remember(c.ID)
+	return c.ID, nil
+}
+
+func notManaged(o opInfo, id string) error {
+	return newErr(o, o.res.notFound(), id, o.res.String()+" not found among the driver's "+o.res.String()+"s", nil)
+}
+
+// StartContainer starts a created or stopped container. Starting a running
+// container succeeds.
+func (d *Driver) StartContainer(ctx context.Context, id string) error {
+	o := opStart
+	full, err := d.owned(ctx, o, id)
+	if err != nil {
+		return err
+	}
+	d.clearStop(full)
+	err = d.cli.ContainerStart(ctx, full, container.StartOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) && !mentions(err, "no such container") {
+			if mentions(err, "network") {
+				return newErr(o, contract.CodeNetworkNotFound, id, "the container's network is gone", err)
+			}
+			return newErr(o, contract.CodeConfiguration, id, "something the container needs is missing", err)
+		}
+		return mapErr(ctx, o, id, err)
+	}
+	return nil
+}
+
+// StopContainer stops a container: SIGTERM (or the image's stop signal),
+// then SIGKILL when opts.Timeout (zero: the driver's default) has passed.
+// Force kills at once. Stopping a stopped container succeeds. When ctx has a
+// deadline too short for the grace period, the grace period is shortened so
+// that the container is still killed before the deadline; see the package
+// documentation.
+func (d *Driver) StopContainer(ctx context.Context, id string, opts contract.StopOptions) error {
+	o := opStop
+	if opts.Timeout < 0 {
+		return newErr(o, contract.CodeConfiguration, id, "stop timeout must not be negative", nil)
+	}
+	full, err := d.owned(ctx, o, id)
+	if err != nil {
+		return err
+	}
+	d.stopRequested(full, time.Now())
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = d.cfg.stopTimeout
+	}
+	grace, ok := graceWithin(ctx, timeout)
+	if opts.Force || !ok {
+		return d.kill(ctx, o, id, full)
+	}
+	secs := int(math.Ceil(grace.Seconds()))
+	if err := d.cli.ContainerStop(ctx, full, container.StopOptions{Timeout: &secs}); err != nil {
+		return mapErr(ctx, o, id, err)
+	}
+	return nil
+}
+
+// graceWithin returns the grace period a stop can give within ctx's
+// deadline, keeping killMargin for the kill; ok is false when there is no
+// time for any.
+func graceWithin(ctx context.Context, timeout time.Duration) (grace time.Duration, ok bool) {
+	dl, has := ctx.Deadline()
+	if !has {
+		return timeout, true
+	}
+	budget := time.Until(dl) - killMargin
+	if budget < time.Second {
+		return 0, false
+	}
+	if budget < timeout {
+		return budget.Truncate(time.Second), true
+	}
+	return timeout, true
+}
+
+// kill sends SIGKILL and waits until the container no longer runs.
+func (d *Driver) kill(ctx context.Context, o opInfo, id, full string) error {
+	if err := d.cli.ContainerKill(ctx, full, "KILL"); err != nil {
+		if cerrdefs.IsConflict(err) && mentions(err, "not running") {
+			return nil
+		}
+		return mapErr(ctx, o, id, err)
+	}
+	waitCh, errCh := d.cli.ContainerWait(ctx, full, container.WaitConditionNotRunning)
+	select {
+	case <-waitCh:
+		return nil
+	case err := <-errCh:
+		return mapErr(ctx, o, id, err)
+	}
+}
+
+func (d *Driver) clearStop(id string) {
+	d.mu.Lock()
+	delete(d.stops, id)
+	d.mu.Unlock()
+}
+
+// RemoveContainer removes a container and its anonymous volumes, killing it
+// first if it runs.
+func (d *Driver) RemoveContainer(ctx context.Context, id string) error {
+	o := opRemove
+	full, err := d.owned(ctx, o, id)
+	if err != nil {
+		return err
+	}
+	err = d.cli.ContainerRemove(ctx, full, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		d.forget(full)
+	}
+	return mapErr(ctx, o, id, err)
+}
+
+// GetContainer returns the container, or nil and a nil error when no
+// container of this driver has that id or name.
+func (d *Driver) GetContainer(ctx context.Context, id string) (*contract.ContainerInstance, error) {
+	o := opGet
+	if checkID(o, id) != nil {
+		return nil, nil
+	}
+	c, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) && ctx.Err() == nil {
+			return nil, nil
+		}
+		return nil, mapErr(ctx, o, id, err)
+	}
+	if c.Config == nil || !d.labels.isManaged(c.Config.Labels) {
+		return nil, nil
+	}
+	d.remember(c.ID)
+	inst := d.instanceOf(c)
+	return &inst, nil
+}
+
+// dockerStatuses are the Docker states that can map to a contract status.
+var dockerStatuses = map[contract.ContainerStatus][]container.ContainerState{
+	contract.StatusCreated:  {container.StateCreated},
+	contract.StatusRunning:  {container.StateRunning, container.StateRestarting},
+	contract.StatusPaused:   {container.StatePaused},
+	contract.StatusStopped:  {container.StateExited},
+	contract.StatusExited:   {container.StateExited},
+	contract.StatusRemoving: {container.StateRemoving},
+	contract.StatusDead:     {container.StateDead},
+}
+
+// ListContainers returns the managed containers that match filter, oldest
+// first. Session and labels are filtered by the daemon; status and state
+// after mapping. An unknown status or state is a CONFIGURATION error.
+func (d *Driver) ListContainers(ctx context.Context, filter contract.ContainerFilter) ([]contract.ContainerInstance, error) {
+	o := opList
+	if _, ok := dockerStatuses[filter.Status]; filter.Status != "" && !ok {
+		return nil, newErr(o, contract.CodeConfiguration, "", fmt.Sprintf("unknown container status %q in filter", filter.Status), nil)
+	}
+	switch filter.State {
+	case "", contract.StateRunning, contract.StateTerminated, contract.StateError:
+	default:
+		return nil, newErr(o, contract.CodeConfiguration, "", fmt.Sprintf("unknown container state %q in filter", filter.State), nil)
+	}
+	if _, ok := d.labels.firstReserved(filter.Label); ok {
+		return []contract.ContainerInstance{}, nil // such labels are never in an instance's Labels
+	}
+	args := d.labels.managedFilter()
+	if filter.SessionID != "" {
+		args.Add("label", d.labels.session+"="+filter.SessionID)
+	}
+	for k, v := range filter.Label {
+		args.Add("label", k+"="+v)
+	}
+	if filter.Status != "" {
+		for _, s := range dockerStatuses[filter.Status] {
+			args.Add("status", string(s))
+		}
+	}
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, mapErr(ctx, o, "", err)
+	}
+	insts, err := d.inspectAll(ctx, o, list)
+	if err != nil {
+		return nil, err
+	}
+	out := insts[:0]
+	for _, inst := range insts {
+		if filter.Matches(inst) {
+			out = append(out, inst)
+		}
+	}
+	slices.SortFunc(out, func(a, b contract.ContainerInstance) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// inspectAll inspects the listed containers, a few at a time, skipping the
+// ones removed meanwhile.
+func (d *Driver) inspectAll(ctx context.Context, o opInfo, list []container.Summary) ([]contract.ContainerInstance, error) {
+	results := make([]*contract.ContainerInstance, len(list))
+	errs := make([]error, len(list))
+	sem := make(chan struct{}, d.cfg.maxConcurrent)
+	var wg sync.WaitGroup
+	for i, s := range list {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := d.cli.ContainerInspect(ctx, s.ID)
+			switch {
+			case err == nil:
+				if c.Config != nil && d.labels.isManaged(c.Config.Labels) {
+					inst := d.instanceOf(c)
+					results[i] = &inst
+				}
+			case cerrdefs.IsNotFound(err) && ctx.Err() == nil:
+			default:
+				errs[i] = mapErr(ctx, o, s.ID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, e
+		}
+	}
+	out := make([]contract.ContainerInstance, 0, len(list))
+	for _, r := range results {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+// IsContainerHealthy reports whether the container runs (not paused or
+// restarting) and, when its image or config has a HEALTHCHECK, whether the
+// last checks found it "healthy". A container whose checks are still
+// "starting" is not healthy yet.
+func (d *Driver) IsContainerHealthy(ctx context.Context, id string) (bool, error) {
+	o := opHealthy
+	if err := checkID(o, id); err != nil {
+		return false, err
+	}
+	c, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return false, mapErr(ctx, o, id, err)
+	}
+	if c.Config == nil || !d.labels.isManaged(c.Config.Labels) {
+		return false, notManaged(o, id)
+	}
+	st := c.State
+	if st == nil || !st.Running || st.Paused || st.Restarting {
+		return false, nil
+	}
+	if st.Health != nil && st.Health.Status != container.NoHealthcheck && st.Health.Status != "" {
+		return st.Health.Status == container.Healthy, nil
+	}
+	return true, nil
+}
+
+// mentions reports whether err's text contains any of the words, ignoring
+// case. It tells apart errors the daemon gives the same type.
+func mentions(err error, words ...string) bool {
+	msg := strings.ToLower(err.Error())
+	for _, w := range words {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// withOp sets op on a validation error of the contract package.
+func withOp(err error, o opInfo) error {
+	var de *contract.DriverError
+	if errors.As(err, &de) {
+		cp := *de
+		cp.Op = o.op
+		return &cp
+	}
+	return newErr(o, contract.CodeConfiguration, "", "", err)
+}

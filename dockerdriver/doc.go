@@ -1,0 +1,238 @@
+// Package dockerdriver is a [contract.ContainerDriver] backed by a Docker
+// daemon through github.com/docker/docker/client. It negotiates the API
+// version and works with any daemon from API 1.41 (Docker 20.10, Debian's
+// docker.io) up. It also implements [contract.LogStreamer].
+//
+//	d, err := dockerdriver.New() // DOCKER_HOST, else the default socket
+//	if err != nil { ... }
+//	defer d.Close()
+//	c, err := d.CreateContainer(ctx, contract.NewContainerConfig("session-1", "alpine:3.20"))
+//
+// The driver checks every config it gets ([contract.ValidateContainerConfig]
+// and friends) but applies no security policy: wrap it with the validation
+// middleware for that, and with the retry, breaker and rate-limit
+// middleware for resilience.
+//
+// # Options and defaults
+//
+//   - [WithHost]: the daemon address; default the environment (DOCKER_HOST,
+//     DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), else unix:///var/run/docker.sock.
+//   - [WithClient]: a client of the caller's, which Close leaves open.
+//   - [WithLabelPrefix]: "io.resilientdriver".
+//   - [WithPullPolicy]: [PullIfMissing].
+//   - [WithRegistryAuth]: none; credentials per registry.
+//   - [WithDiskPolicy]: [DiskEnforce].
+//   - [WithLogLimit]: 4 MiB.
+//   - [WithDefaultStopTimeout]: 10s.
+//   - [WithClock]: time.Now.
+//
+// # Ownership and labels
+//
+// Everything the driver creates carries labels under its prefix P
+// (default "io.resilientdriver"):
+//
+//	P.managed          "true"; the driver sees only resources that have it
+//	P.session          the container's session ID
+//	P.idempotency-key  the idempotency key of the create, when there was one
+//	P.disk-mb          the disk limit applied, in MB (0 when none)
+//	P.label-keys       the keys of the caller's labels, as a JSON list
+//
+// Callers may not set labels under P (CONFIGURATION error). ListContainers,
+// GetContainer, HealthCheck counts and the reaper consider only managed
+// resources; every operation by id treats a resource without P.managed as
+// absent (NOT_FOUND, or nil from GetContainer). An instance's Labels are
+// the labels given at create: the driver's own and those inherited from the
+// image are left out.
+//
+// # Container config
+//
+//	sessionId               label P.session; part of the container name
+//	image                   Config.Image, pulled per the pull policy
+//	command                 Config.Cmd (the image's entrypoint stays)
+//	env                     Config.Env, sorted by name
+//	labels                  Config.Labels, plus the driver's labels
+//	resources.cpu           HostConfig.NanoCPUs = cpu * 1e9; 0 means no CPU limit
+//	resources.memory        HostConfig.Memory = memory MB in bytes, and
+//	                        MemorySwap = Memory, so swap cannot bypass the limit
+//	resources.pids          HostConfig.PidsLimit
+//	resources.disk          see "Disk limit"
+//	volumes (type volume)   HostConfig.Mounts type volume; a volume the engine
+//	                        creates on the fly gets the managed and session labels
+//	volumes (type bind)     HostConfig.Mounts type bind; the source must exist
+//	volumes[].readOnly      Mount.ReadOnly
+//	network                 HostConfig.NetworkMode; "" is the default bridge
+//	security.readOnly       HostConfig.ReadonlyRootfs
+//	security.noNewPrivileges HostConfig.SecurityOpt "no-new-privileges:true"
+//	security.user           Config.User; "" is the image's user
+//	security.capabilities   HostConfig.CapDrop and CapAdd, as "ALL" or "CAP_NAME"
+//
+// Containers are named "resilient-<session>-<random>" (the session reduced
+// to [a-zA-Z0-9_.-] and 40 characters), or "resilient-k<24 hex digits>"
+// derived from the idempotency key, see "Idempotent create".
+//
+// After the create, the driver fails closed: when the daemon returns
+// warnings (its way of saying that it dropped a setting, e.g. a limit the
+// kernel cannot enforce), or when the CPU, memory, swap, pids, read-only,
+// security option, capability, user, /tmp or quota settings read back
+// differ from what was asked, the container is removed and the create fails
+// with RESOURCE_LIMIT naming what was dropped.
+//
+// # Disk limit
+//
+// The contract asks for a disk limit on every container (disk >= 1 MB). A
+// container can write to its root filesystem, its tmpfs mounts and its
+// volumes and binds. Volumes and binds are storage the caller chose and are
+// not bounded by the limit. The rule for the rest, under [DiskEnforce]:
+//
+//   - security.readOnly = true: the root filesystem cannot be written. The
+//     container gets a tmpfs at /tmp of exactly resources.disk MB (options
+//     rw,nosuid,nodev,noexec,mode=1777), unless a volume or bind is mounted
+//     there. tmpfs pages also count against the memory limit.
+//   - security.readOnly = false, on an engine whose storage driver has
+//     quotas (btrfs, zfs, devicemapper, windowsfilter; overlay2 and vfs on
+//     xfs mounted with pquota): HostConfig.StorageOpt {"size": "<disk>M"}
+//     bounds the writable layer. An engine that refuses the quota at create
+//     gives RESOURCE_LIMIT.
+//   - security.readOnly = false, on an engine without quotas (overlay2 on
+//     ext4, the common case): refused with RESOURCE_LIMIT before anything is
+//     created, since the writable root could grow without bound.
+//
+// [DiskAllowUnboundedRoot] accepts the last case, with no disk limit, and
+// reports Resources.Disk = 0 for such a container. The limit is never
+// silently ignored.
+//
+// # Idempotent create
+//
+// When the context carries a key ([contract.WithIdempotencyKey]), the
+// container is named from a hash of the label prefix and the key, and
+// labelled with the key. A create that finds the name taken inspects the
+// holder: when it is managed and has the same key and session, it is the
+// container of an earlier attempt (whose response was lost) and is returned;
+// otherwise the create fails with a CONTAINER_CREATION error that is not
+// retryable. When the holder disappears meanwhile, the create is tried
+// again. Concurrent creates with one key therefore make one container. The
+// same holds for volumes and networks by name (their names are the
+// caller's).
+//
+// # Status mapping
+//
+// The contract's status and state come from Docker's State.Status:
+//
+//	Docker      status                 state
+//	created     created                terminated
+//	running     running                running
+//	restarting  running                running
+//	paused      paused                 running
+//	removing    removing               terminated
+//	exited      stopped or exited      terminated
+//	dead        dead                   error
+//	(other)     dead                   error
+//
+// Docker does not record why a container exited. It counts as "stopped"
+// when this driver asked it to stop since it last started, or when its exit
+// code is 143 (SIGTERM) or 137 (SIGKILL) and it was not killed for lack of
+// memory; otherwise it "exited" by itself. A container stopped by another
+// driver instance whose process handles SIGTERM and exits 0 therefore shows
+// as "exited" there. A restarting container (only possible with a restart
+// policy set outside this driver) counts as running.
+//
+// Endpoint is the container's IP address on the first of its networks, by
+// name, while it runs; empty otherwise. Resources are read back from the
+// daemon (CPU, memory, pids) and from P.disk-mb (disk). StartedAt is zero
+// until the container first started.
+//
+// IsContainerHealthy is true when the container runs (not paused or
+// restarting) and, when it has a HEALTHCHECK, its health status is
+// "healthy" ("starting" is not).
+//
+// # Stop and remove
+//
+// StopContainer calls the daemon's stop with the grace period
+// (StopOptions.Timeout, zero meaning the driver's default, rounded up to
+// whole seconds): the image's stop signal (SIGTERM by default), then SIGKILL
+// when the period is over; the call returns once the container has exited.
+// Force sends SIGKILL at once and waits until the container no longer runs.
+// API 1.41 ignores a stop signal given with the stop request, so the driver
+// never sends one. Stopping a container that does not run succeeds.
+//
+// A stop needs its context to outlive the grace period. When ctx has a
+// deadline that leaves less than the grace period plus 2s, the grace period
+// is cut to fit (whole seconds), so the container is still stopped, by
+// SIGKILL if need be, before the deadline; with less than 3s left, it is
+// killed at once. A negative timeout is a CONFIGURATION error.
+//
+// RemoveContainer force-removes: a running container is killed, then
+// removed with its anonymous volumes. Named volumes stay.
+//
+// # Logs
+//
+// GetContainerLogs demultiplexes Docker's stream itself, so stdout and
+// stderr come back interleaved in their original order, without frame
+// headers. Tail 0 means all lines; Since and Timestamps are passed to the
+// daemon. Output beyond the log limit is cut and followed by the line
+// "[log truncated: output exceeds the limit of N bytes; ...]".
+// StreamContainerLogs always follows, has no limit, and ends the daemon
+// request when closed; it starts no goroutine.
+//
+// # Errors
+//
+// Every error is a *contract.DriverError with Op set, ID set when a
+// resource is concerned, the contract's retryable flag unless noted, and
+// the daemon's error as the cause (so its message is kept). Errors of the
+// docker client map as follows, first match wins:
+//
+//	caller's ctx deadline passed         TIMEOUT, not retryable
+//	caller's ctx canceled                the op's code, not retryable
+//	other deadline (cerrdefs.IsDeadlineExceeded)  TIMEOUT
+//	connection failed (client.IsErrConnectionFailed, net errors,
+//	  connection reset or refused, unexpected EOF)  NETWORK (retryable)
+//	not found (404)                      CONTAINER_, VOLUME_ or NETWORK_NOT_FOUND
+//	invalid parameter (400), not implemented  CONFIGURATION
+//	unauthorized (401)                   AUTHENTICATION
+//	forbidden (403)                      AUTHORIZATION
+//	resource exhausted                   RESOURCE_LIMIT
+//	unavailable (503)                    NETWORK (retryable)
+//	conflict (409) and anything else     the op's code
+//
+// The op's code is CONTAINER_CREATION, CONTAINER_START, CONTAINER_STOP,
+// CONTAINER_REMOVE, VOLUME_CREATION, VOLUME_REMOVE, NETWORK_CREATION or
+// NETWORK_REMOVE; for GetContainer, ListContainers, GetContainerLogs,
+// StreamContainerLogs and IsContainerHealthy, which have none, it is
+// DRIVER_HEALTH. Cases decided before or beside that table:
+//
+//	invalid config, reserved label, unknown filter status/state  CONFIGURATION
+//	id that cannot name a resource (empty, longer than 255, outside
+//	  [a-zA-Z0-9_.-], starting with '.', '_' or '-', or with "..")
+//	                                     the resource's NOT_FOUND, without
+//	                                     asking the daemon; GetContainer
+//	                                     returns nil, nil
+//	resource without the managed label   the resource's NOT_FOUND
+//	image missing, pull policy never     CONFIGURATION
+//	image the registry does not have     CONFIGURATION
+//	registry refused credentials         AUTHENTICATION
+//	registry denied access               AUTHORIZATION
+//	network of the config missing        NETWORK_NOT_FOUND
+//	daemon warnings, settings not applied, writable root without quota
+//	                                     RESOURCE_LIMIT
+//	name taken by another create         CONTAINER_CREATION, not retryable
+//	volume or network name taken         VOLUME_ or NETWORK_CREATION, not retryable
+//	volume in use                        VOLUME_REMOVE
+//	network in use                       NETWORK_REMOVE
+//
+// An unreachable daemon is never an error of HealthCheck: it reports
+// Status "unhealthy" with Error set. HealthCheck returns an error only
+// when the caller cancels it.
+//
+// # Reaper
+//
+// [Driver.Reap] removes the managed containers of sessions that are gone or
+// that are older than a given age, then the managed volumes and networks no
+// container uses that belong to a gone session or are that old. It never
+// touches a resource without the managed label.
+//
+// # Credentials
+//
+// Registry credentials given with [WithRegistryAuth] are sent only to the
+// registry they name, only with a pull, and never appear in an error, a
+// label or a log.
+package dockerdriver

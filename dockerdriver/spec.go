@@ -1,0 +1,184 @@
+package dockerdriver
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/strslice"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+const (
+	mib = 1 << 20
+	// tmpTarget is where a read-only root filesystem gets its writable,
+	// size-bounded tmpfs.
+	tmpTarget = "/tmp"
+	// namePrefix starts the name of every container the driver creates.
+	namePrefix = "resilient-"
+)
+
+// spec is what ContainerCreate needs.
+type spec struct {
+	name    string
+	config  *container.Config
+	host    *container.HostConfig
+	network *network.NetworkingConfig
+	disk    int64 // the disk limit applied, in MB; 0 when none
+}
+
+// diskMode is how the disk limit is applied to one container.
+type diskMode int
+
+const (
+	diskTmpfs     diskMode = iota // read-only root, bounded tmpfs at /tmp
+	diskQuota                     // writable root with a storage quota
+	diskUnbounded                 // writable root without a limit (DiskAllowUnboundedRoot)
+)
+
+// buildSpec maps a validated config to the Docker API. key is the
+// idempotency key, "" when there is none.
+func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMode) spec {
+	l := d.labels
+	extra := map[string]string{l.session: cfg.SessionID}
+	if key != "" {
+		extra[l.key] = key
+	}
+	s := spec{name: d.containerName(cfg.SessionID, key)}
+	switch mode {
+	case diskTmpfs, diskQuota:
+		s.disk = cfg.Resources.Disk
+	}
+	extra[l.disk] = strconv.FormatInt(s.disk, 10)
+
+	env := make([]string, 0, len(cfg.Env))
+	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
+		env = append(env, k+"="+cfg.Env[k])
+	}
+	s.config = &container.Config{
+		Image:  cfg.Image,
+		Env:    env,
+		Labels: l.withUser(cfg.Labels, extra),
+		User:   cfg.Security.User,
+	}
+	if cfg.Command != nil {
+		s.config.Cmd = strslice.StrSlice(slices.Clone(cfg.Command))
+	}
+
+	memory := cfg.Resources.Memory * mib
+	pids := cfg.Resources.PIDs
+	h := &container.HostConfig{
+		Resources: container.Resources{
+			Memory:     memory,
+			MemorySwap: memory, // no swap beyond the memory limit
+			PidsLimit:  &pids,
+		},
+		CapDrop:        canonicalCaps(cfg.Security.Capabilities.Drop),
+		CapAdd:         canonicalCaps(cfg.Security.Capabilities.Add),
+		ReadonlyRootfs: cfg.Security.ReadOnly,
+		NetworkMode:    container.NetworkMode(cfg.Network),
+	}
+	if cfg.Resources.CPU > 0 {
+		h.NanoCPUs = int64(math.Round(cfg.Resources.CPU * 1e9))
+	}
+	if cfg.Security.NoNewPrivileges {
+		h.SecurityOpt = []string{"no-new-privileges:true"}
+	}
+	tmpTaken := false
+	for _, m := range cfg.Volumes {
+		mt := mount.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		if m.EffectiveType() == contract.MountBind {
+			mt.Type = mount.TypeBind
+		} else {
+			mt.Type = mount.TypeVolume
+			// Applies when the engine makes the volume on the fly, so that
+			// such volumes are managed and reaped with their session.
+			mt.VolumeOptions = &mount.VolumeOptions{Labels: l.withUser(nil, map[string]string{l.session: cfg.SessionID})}
+		}
+		h.Mounts = append(h.Mounts, mt)
+		if m.Target == tmpTarget {
+			tmpTaken = true
+		}
+	}
+	switch mode {
+	case diskTmpfs:
+		if !tmpTaken {
+			h.Tmpfs = map[string]string{tmpTarget: tmpfsOptions(cfg.Resources.Disk)}
+		}
+	case diskQuota:
+		h.StorageOpt = map[string]string{"size": strconv.FormatInt(cfg.Resources.Disk, 10) + "M"}
+	}
+	s.host = h
+	if cfg.Network != "" {
+		s.network = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{cfg.Network: {}}}
+	}
+	return s
+}
+
+// tmpfsOptions are the mount options of the tmpfs of a read-only root
+// filesystem: writable by every user like /tmp, no devices, no setuid, no
+// executables, and at most diskMB megabytes.
+func tmpfsOptions(diskMB int64) string {
+	return fmt.Sprintf("rw,nosuid,nodev,noexec,size=%dm,mode=1777", diskMB)
+}
+
+// canonicalCaps returns the capabilities in the form Docker documents:
+// "ALL" or "CAP_NAME".
+func canonicalCaps(caps []string) strslice.StrSlice {
+	if len(caps) == 0 {
+		return nil
+	}
+	out := make(strslice.StrSlice, 0, len(caps))
+	for _, c := range caps {
+		c = contract.CanonicalCapability(c)
+		if c != "ALL" {
+			c = "CAP_" + c
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// containerName returns the name of a new container: derived from the
+// idempotency key when there is one, so that a retried create meets the
+// container of the first attempt, else from the session and a random part.
+func (d *Driver) containerName(sessionID, key string) string {
+	if key != "" {
+		sum := sha256.Sum256([]byte(d.labels.prefix + "\x00" + key))
+		return namePrefix + "k" + hex.EncodeToString(sum[:])[:24]
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return namePrefix + sanitizeName(sessionID) + "-" + hex.EncodeToString(b[:])
+}
+
+// sanitizeName keeps the characters a container name may have and at most
+// 40 of them.
+func sanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 40 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "session"
+	}
+	return b.String()
+}
