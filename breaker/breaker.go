@@ -1,0 +1,452 @@
+package breaker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/middleware"
+)
+
+// State is the state of a circuit.
+type State uint8
+
+// The states of a circuit.
+const (
+	// Closed lets every call through and counts their results.
+	Closed State = iota
+	// HalfOpen lets a few probe calls through to find out whether the
+	// backend has recovered.
+	HalfOpen
+	// Open rejects every call until the open timeout has passed.
+	Open
+)
+
+// String returns "closed", "half-open" or "open".
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case HalfOpen:
+		return "half-open"
+	case Open:
+		return "open"
+	}
+	return "unknown"
+}
+
+func stateOf(s gobreaker.State) State {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return HalfOpen
+	case gobreaker.StateOpen:
+		return Open
+	}
+	return Closed
+}
+
+// Circuit describes one circuit of a [Set].
+type Circuit struct {
+	Op    contract.Op // the operation it guards
+	Key   string      // the key of WithKey, "" for the operation's own circuit
+	State State
+}
+
+// String returns the operation, followed by the key in brackets when there
+// is one: "CreateContainer" or "CreateContainer[alpine:3]".
+func (c Circuit) String() string {
+	if c.Key == "" {
+		return string(c.Op)
+	}
+	return string(c.Op) + "[" + c.Key + "]"
+}
+
+// New returns a Middleware that guards every operation but HealthCheck with
+// a circuit breaker. It is NewSet(opts...).Middleware(); use [NewSet] to
+// read the circuits' states.
+func New(opts ...Option) middleware.Middleware {
+	return NewSet(opts...).Middleware()
+}
+
+// Set is the circuit breakers of one middleware: one circuit per operation
+// and, with [WithKey], one per operation and key. Its methods are safe for
+// concurrent use.
+type Set struct {
+	cfg   config
+	epoch time.Time // origin of openUntil
+
+	ops map[contract.Op]*circuit // every known op; read-only after NewSet
+
+	mu    sync.RWMutex
+	keyed map[circuitKey]*circuit
+
+	hooks hookQueue
+}
+
+type circuitKey struct {
+	op  contract.Op
+	key string
+}
+
+// circuit is one gobreaker circuit breaker and what the Set tracks beside
+// it. The fields written by onChange are written under the breaker's mutex
+// and read without it, hence atomics.
+type circuit struct {
+	op  contract.Op
+	key string
+	cb  *gobreaker.CircuitBreaker[struct{}]
+
+	openUntil atomic.Int64  // since Set.epoch, when it last opened plus the open timeout
+	changes   atomic.Uint64 // number of state changes
+	last      atomic.Uint32 // last change: from<<8 | to
+}
+
+// NewSet returns a Set of closed circuits configured by opts.
+func NewSet(opts ...Option) *Set {
+	s := &Set{
+		cfg:   newConfig(opts),
+		epoch: time.Now(),
+		ops:   make(map[contract.Op]*circuit),
+		keyed: make(map[circuitKey]*circuit),
+	}
+	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
+		if op != contract.OpHealthCheck {
+			s.ops[op] = s.newCircuit(op, "")
+		}
+	}
+	return s
+}
+
+// Middleware returns the middleware that routes calls through the Set's
+// circuits. Every driver it wraps shares the Set's circuits.
+func (s *Set) Middleware() middleware.Middleware {
+	return middleware.Intercept(s.intercept)
+}
+
+func (s *Set) newCircuit(op contract.Op, key string) *circuit {
+	c := &circuit{op: op, key: key}
+	st := gobreaker.Settings{
+		Name:         Circuit{Op: op, Key: key}.String(),
+		MaxRequests:  s.cfg.halfOpen,
+		Interval:     s.cfg.interval,
+		Timeout:      s.cfg.openTimeout,
+		ReadyToTrip:  s.readyToTrip,
+		IsSuccessful: isSuccessful,
+		IsExcluded:   isExcluded,
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			s.onChange(c, stateOf(from), stateOf(to))
+		},
+	}
+	if st.Interval > 0 {
+		st.BucketPeriod = st.Interval / 10
+	}
+	c.cb = gobreaker.NewCircuitBreaker[struct{}](st)
+	return c
+}
+
+// circuit returns the circuit of call, creating a keyed one on first use.
+func (s *Set) circuit(call *middleware.Call) *circuit {
+	c := s.ops[call.Op]
+	key := ""
+	if s.cfg.key != nil {
+		key = s.cfg.key(call)
+	}
+	if c != nil && key == "" {
+		return c
+	}
+	k := circuitKey{call.Op, key}
+	s.mu.RLock()
+	c = s.keyed[k]
+	s.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c = s.keyed[k]; c == nil {
+		c = s.newCircuit(call.Op, key)
+		s.keyed[k] = c
+	}
+	return c
+}
+
+// Outcomes of a call as gobreaker sees them; the call's own error is kept
+// aside.
+var (
+	errFailure  = errors.New("breaker: backend failure")
+	errExcluded = errors.New("breaker: not counted")
+)
+
+func isSuccessful(err error) bool { return err == nil }
+func isExcluded(err error) bool   { return err == errExcluded }
+
+func (s *Set) readyToTrip(n gobreaker.Counts) bool {
+	if s.cfg.consecutive > 0 && n.ConsecutiveFailures >= s.cfg.consecutive {
+		return true
+	}
+	counted := n.TotalSuccesses + n.TotalFailures
+	return s.cfg.ratio > 0 && s.cfg.ratio <= 1 && counted >= s.cfg.minRequests &&
+		float64(n.TotalFailures) >= s.cfg.ratio*float64(counted)
+}
+
+// classify maps the error of a call that ran to what the breaker counts:
+// nil (success), errFailure or errExcluded.
+func (s *Set) classify(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) ||
+		(ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)) {
+		return errExcluded
+	}
+	var de *contract.DriverError
+	isDriverError := errors.As(err, &de)
+	if isDriverError && (de.Code == contract.CodeCircuitOpen || de.Code == contract.CodeRateLimited) {
+		return errExcluded
+	}
+	if s.cfg.failureIf != nil {
+		if s.cfg.failureIf(err) {
+			return errFailure
+		}
+		return nil
+	}
+	if !isDriverError || de.Retryable || de.Code == contract.CodeTimeout || de.Code == contract.CodeNetwork {
+		return errFailure
+	}
+	return nil
+}
+
+func (s *Set) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	if call.Op == contract.OpHealthCheck {
+		return next(ctx)
+	}
+	c := s.circuit(call)
+	changes := c.changes.Load()
+	var err error
+	_, verdict := c.cb.Execute(func() (struct{}, error) {
+		err = next(ctx)
+		return struct{}{}, s.classify(ctx, err)
+	})
+	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
+		err = s.reject(ctx, call, c, verdict == gobreaker.ErrOpenState)
+	}
+	if c.changes.Load() != changes {
+		traceChange(ctx, c)
+	}
+	if s.hooks.pending.Load() > 0 {
+		s.hooks.dispatch(s.cfg.onStateChange)
+	}
+	return err
+}
+
+// reject returns the CIRCUIT_OPEN error of a call c refused.
+func (s *Set) reject(ctx context.Context, call *middleware.Call, c *circuit, open bool) error {
+	e := &contract.DriverError{
+		Code:      contract.CodeCircuitOpen,
+		Retryable: true,
+		Op:        call.Op,
+		ID:        call.ID,
+	}
+	state := HalfOpen
+	if open {
+		state = Open
+		e.RetryAfter = max(time.Duration(c.openUntil.Load())-time.Since(s.epoch), 0)
+		e.Message = "circuit open after backend failures"
+	} else {
+		e.Message = "circuit half-open, probe calls in flight"
+	}
+	if c.key != "" {
+		e.Message += " (key " + c.key + ")"
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		attrs := []attribute.KeyValue{
+			attribute.String("breaker.state", state.String()),
+			attribute.Int64("breaker.retry_after_ms", e.RetryAfter.Milliseconds()),
+		}
+		if c.key != "" {
+			attrs = append(attrs, attribute.String("breaker.key", c.key))
+		}
+		span.AddEvent("breaker.rejected", trace.WithAttributes(attrs...))
+	}
+	return e
+}
+
+func traceChange(ctx context.Context, c *circuit) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	last := c.last.Load()
+	attrs := []attribute.KeyValue{
+		attribute.String("breaker.from", State(last>>8).String()),
+		attribute.String("breaker.to", State(last&0xff).String()),
+	}
+	if c.key != "" {
+		attrs = append(attrs, attribute.String("breaker.key", c.key))
+	}
+	span.AddEvent("breaker.state_change", trace.WithAttributes(attrs...))
+}
+
+// onChange runs under c's gobreaker mutex: it records and queues, and calls
+// nothing of the user's.
+func (s *Set) onChange(c *circuit, from, to State) {
+	if to == Open {
+		c.openUntil.Store(int64(time.Since(s.epoch) + s.cfg.openTimeout))
+	}
+	c.last.Store(uint32(from)<<8 | uint32(to))
+	c.changes.Add(1)
+	if s.cfg.onStateChange != nil {
+		s.hooks.push(transition{c.op, c.key, from, to})
+	}
+}
+
+// State returns the state of the circuit of op and key ("" for the
+// operation's own circuit). A circuit not used yet is Closed; HealthCheck
+// has no circuit and is always Closed.
+func (s *Set) State(op contract.Op, key string) State {
+	c := s.ops[op]
+	if key != "" || c == nil {
+		s.mu.RLock()
+		c = s.keyed[circuitKey{op, key}]
+		s.mu.RUnlock()
+	}
+	if c == nil {
+		return Closed
+	}
+	st := stateOf(c.cb.State())
+	s.hooks.dispatch(s.cfg.onStateChange)
+	return st
+}
+
+// Circuits returns the state of every circuit: the operations' own
+// circuits in the order of contract.Ops (StreamContainerLogs last), then
+// the keyed ones by operation and key. An open circuit whose timeout has
+// passed is reported HalfOpen.
+func (s *Set) Circuits() []Circuit {
+	s.mu.RLock()
+	cs := make([]*circuit, 0, len(s.ops)+len(s.keyed))
+	for _, c := range s.keyed {
+		cs = append(cs, c)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(cs, func(a, b *circuit) int {
+		return cmp.Or(cmp.Compare(a.op, b.op), cmp.Compare(a.key, b.key))
+	})
+	var own []*circuit
+	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
+		if c := s.ops[op]; c != nil {
+			own = append(own, c)
+		}
+	}
+	cs = append(own, cs...)
+	out := make([]Circuit, len(cs))
+	for i, c := range cs {
+		out[i] = Circuit{Op: c.op, Key: c.key, State: stateOf(c.cb.State())}
+	}
+	s.hooks.dispatch(s.cfg.onStateChange)
+	return out
+}
+
+// ReportHealth adds the circuits that are not closed to h.Error, for a
+// HealthCheck that reports them: "circuit open: CreateContainer,
+// CreateContainer[alpine:3]; circuit half-open: StartContainer", after
+// what h.Error already says, separated by "; ". It leaves h.Status as the
+// driver reported it, since the health check itself reached the backend;
+// callers that want an open circuit to mean unhealthy set Status
+// themselves. With every circuit closed, h is unchanged. It returns whether
+// any circuit is not closed.
+func (s *Set) ReportHealth(h *contract.DriverHealth) bool {
+	var open, half []string
+	for _, c := range s.Circuits() {
+		switch c.State {
+		case Open:
+			open = append(open, c.String())
+		case HalfOpen:
+			half = append(half, c.String())
+		}
+	}
+	if len(open) == 0 && len(half) == 0 {
+		return false
+	}
+	parts := make([]string, 0, 3)
+	if h.Error != "" {
+		parts = append(parts, h.Error)
+	}
+	if len(open) > 0 {
+		parts = append(parts, "circuit open: "+strings.Join(open, ", "))
+	}
+	if len(half) > 0 {
+		parts = append(parts, "circuit half-open: "+strings.Join(half, ", "))
+	}
+	h.Error = strings.Join(parts, "; ")
+	return true
+}
+
+// transition is one state change waiting for the hook.
+type transition struct {
+	op       contract.Op
+	key      string
+	from, to State
+}
+
+// hookQueue hands state changes to the hook outside the breakers' locks, in
+// order and one at a time: whoever finds changes pending dispatches them,
+// unless another goroutine is already dispatching, which then dispatches
+// these too before it stops.
+type hookQueue struct {
+	pending atomic.Int32 // len(queue), readable without mu
+
+	mu          sync.Mutex
+	queue       []transition
+	dispatching bool
+}
+
+func (q *hookQueue) push(t transition) {
+	q.mu.Lock()
+	q.queue = append(q.queue, t)
+	q.pending.Add(1)
+	q.mu.Unlock()
+}
+
+func (q *hookQueue) dispatch(hook func(op contract.Op, key string, from, to State)) {
+	if hook == nil || q.pending.Load() == 0 {
+		return
+	}
+	q.mu.Lock()
+	if q.dispatching {
+		q.mu.Unlock()
+		return
+	}
+	q.dispatching = true
+	finished := false
+	defer func() {
+		if !finished { // hook panicked: let the next caller dispatch
+			q.mu.Lock()
+			q.dispatching = false
+			q.mu.Unlock()
+		}
+	}()
+	for len(q.queue) > 0 {
+		batch := q.queue
+		q.queue = nil
+		q.pending.Add(-int32(len(batch)))
+		q.mu.Unlock()
+		for _, t := range batch {
+			hook(t.op, t.key, t.from, t.to)
+		}
+		q.mu.Lock()
+	}
+	q.dispatching = false
+	q.mu.Unlock()
+	finished = true
+}

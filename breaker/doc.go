@@ -1,0 +1,106 @@
+// Package breaker guards a contract.ContainerDriver with circuit breakers,
+// one per operation and optionally one per operation and key, built on
+// github.com/sony/gobreaker/v2.
+//
+//	d := breaker.New(breaker.WithConsecutiveFailures(3))(base)
+//
+// A circuit is closed while the backend answers. When too many calls of
+// one operation fail, that operation's circuit opens: its calls are
+// rejected at once, without reaching the driver, while the other
+// operations go on. After the open timeout the circuit half-opens and lets
+// probe calls through; if they succeed it closes, and if one fails it opens
+// again for another open timeout.
+//
+// # What counts
+//
+// A circuit counts only what the backend says about its own health:
+//
+//   - Failures: errors that are retryable (contract.IsRetryable: creation,
+//     start and stop failures, ...), TIMEOUT and NETWORK errors, and errors
+//     that are not a *contract.DriverError at all. A panic in the driver
+//     counts as a failure and panics on.
+//   - Successes: calls without error, and client errors, where the backend
+//     answered correctly about a bad request: not found, CONFIGURATION,
+//     RESOURCE_LIMIT, AUTHENTICATION, AUTHORIZATION, removal conflicts, ...
+//   - Neither: the caller's own cancellation (an error that is
+//     context.Canceled, or context.DeadlineExceeded once the call's context
+//     is done) and the verdicts of other local policies (CIRCUIT_OPEN of an
+//     inner breaker, RATE_LIMITED). A hung backend that only ever runs into
+//     callers' deadlines therefore does not open a circuit by itself; give
+//     the driver its own timeouts, which it reports as TIMEOUT, to have
+//     those count.
+//
+// [WithFailureIf] replaces the split between failures and successes.
+//
+// # Trips and defaults
+//
+// A closed circuit opens when either trip fires:
+//
+//   - [WithConsecutiveFailures]: 5 failures in a row (default 5; 0 turns
+//     it off).
+//   - [WithFailureRatio]: at least half the counted calls failed, once at
+//     least 20 have been counted (default 0.5 over >= 20).
+//
+// Calls are counted over a rolling window, [WithInterval] (default 60s,
+// in ten buckets); a failure streak or ratio older than the window ages
+// out. [WithOpenTimeout] is how long a circuit stays open (default 30s),
+// and [WithHalfOpenRequests] how many probes a half-open circuit lets
+// through at once, all of which must succeed to close it (default 1).
+// [WithKey] splits circuits by a key, for example [KeyImage] (default: one
+// circuit per operation). [WithOnStateChange] installs a hook (default
+// none).
+//
+// # Rejections
+//
+// A rejected call returns a *contract.DriverError with Code CIRCUIT_OPEN
+// (errors.Is(err, contract.ErrCircuitOpen)), Retryable true, the call's Op
+// and ID, and RetryAfter set to the time left until the circuit half-opens.
+// While a half-open circuit's probes are in flight, further calls are
+// rejected the same way with RetryAfter zero, since the wait depends on the
+// probes.
+//
+// # Health checks and circuit state
+//
+// HealthCheck has no circuit: it is never rejected and never counted, so
+// it keeps reaching the backend while circuits are open. The interceptor
+// does not change its result. To report circuits, keep the [Set]:
+//
+//	set := breaker.NewSet()
+//	d := set.Middleware()(base)
+//	...
+//	h, err := d.HealthCheck(ctx)
+//	if err == nil {
+//		set.ReportHealth(&h) // h.Error += "circuit open: CreateContainer"
+//	}
+//
+// [Set.Circuits] lists every circuit with its state, and [Set.State] reads
+// one.
+//
+// # State-change hook
+//
+// gobreaker announces state changes while it holds its lock. This package
+// only records the change there; the hook of [WithOnStateChange] runs
+// later, outside every lock, in the goroutine whose call saw the change,
+// before that call returns. Hook calls never overlap and keep the order of
+// the changes, and a hook may call back into the Set or the wrapped driver
+// without deadlocking. No goroutine is started.
+//
+// # Tracing
+//
+// When the call's context carries a recording OpenTelemetry span, a
+// rejection adds the event "breaker.rejected" (attributes breaker.state,
+// breaker.retry_after_ms and, for a keyed circuit, breaker.key) and a state
+// change the call saw adds "breaker.state_change" (breaker.from,
+// breaker.to, breaker.key). The package uses only the OpenTelemetry trace
+// API; without a span it does nothing.
+//
+// # Order
+//
+// Inside a retry middleware, as resilient.Wrap places it, every attempt
+// passes the breaker, so a circuit opens promptly during an outage and an
+// open circuit turns further attempts into CIRCUIT_OPEN errors whose
+// RetryAfter the retry layer honours. Outside a rate limiter, an open
+// circuit rejects without spending a token.
+//
+// The success path allocates nothing.
+package breaker
