@@ -1,0 +1,191 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/middleware"
+)
+
+// New returns a Middleware that lets calls through at limit calls per
+// second with bursts of burst, overall, plus the buckets and the
+// concurrency cap its options add. limit rate.Inf means no overall bucket
+// (burst is then ignored); otherwise limit must be positive, and a burst
+// below one counts as one. New panics on a limit that is not positive or a
+// negative burst.
+//
+// Every driver the Middleware wraps shares its buckets and its cap.
+func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
+	cfg := newConfig(opts)
+	l := &limiter{
+		all:     newBucket("", limit, burst),
+		maxWait: cfg.maxWait,
+	}
+	for op, b := range cfg.ops {
+		if lim := newBucket(op, b.limit, b.burst); lim != nil && op != contract.OpHealthCheck {
+			if l.ops == nil {
+				l.ops = make(map[contract.Op]*rate.Limiter)
+			}
+			l.ops[op] = lim
+		}
+	}
+	if cfg.maxConcurrent > 0 {
+		l.slots = make(chan struct{}, cfg.maxConcurrent)
+	}
+	return middleware.Intercept(l.intercept)
+}
+
+func newBucket(op contract.Op, limit rate.Limit, burst int) *rate.Limiter {
+	if limit == rate.Inf {
+		return nil
+	}
+	if !(limit > 0) || burst < 0 || math.IsNaN(float64(limit)) {
+		where := "ratelimit.New"
+		if op != "" {
+			where = "ratelimit.WithOpLimit(" + string(op) + ")"
+		}
+		panic(fmt.Sprintf("%s: limit %v and burst %d: the limit must be positive or rate.Inf and the burst not negative", where, limit, burst))
+	}
+	return rate.NewLimiter(limit, max(burst, 1))
+}
+
+type limiter struct {
+	all     *rate.Limiter                 // overall bucket, nil for none
+	ops     map[contract.Op]*rate.Limiter // per-operation buckets; read-only
+	slots   chan struct{}                 // concurrency slots, nil for no cap
+	maxWait time.Duration
+}
+
+func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	if call.Op == contract.OpHealthCheck {
+		return next(ctx)
+	}
+	op := l.ops[call.Op]
+	if l.all == nil && op == nil && l.slots == nil {
+		return next(ctx)
+	}
+	var waited time.Duration
+	if l.slots != nil {
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			w, err := l.waitSlot(ctx, call)
+			if err != nil {
+				return err
+			}
+			waited = w
+		}
+		defer func() { <-l.slots }()
+	}
+	if l.all != nil || op != nil {
+		w, err := l.take(ctx, call, op, waited)
+		if err != nil {
+			return err
+		}
+		waited += w
+	}
+	if waited > 0 {
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.AddEvent("ratelimit.wait", trace.WithAttributes(
+				attribute.Float64("ratelimit.wait_ms", float64(waited)/float64(time.Millisecond))))
+		}
+	}
+	return next(ctx)
+}
+
+// take takes a token from the overall bucket and from op's (either may be
+// nil), waiting for them if it can within the bound, of which waited has
+// been spent. It returns how long it waited.
+func (l *limiter) take(ctx context.Context, call *middleware.Call, op *rate.Limiter, waited time.Duration) (time.Duration, error) {
+	now := time.Now()
+	var all, own *rate.Reservation
+	var delay time.Duration
+	if l.all != nil {
+		all = l.all.ReserveN(now, 1)
+		delay = all.DelayFrom(now)
+	}
+	if op != nil {
+		own = op.ReserveN(now, 1)
+		delay = max(delay, own.DelayFrom(now))
+	}
+	if delay == 0 {
+		return 0, nil
+	}
+	cancel := func(at time.Time) {
+		if all != nil {
+			all.CancelAt(at)
+		}
+		if own != nil {
+			own.CancelAt(at)
+		}
+	}
+	tooLong := delay > l.maxWait-waited
+	if deadline, ok := ctx.Deadline(); ok && delay >= deadline.Sub(now) {
+		tooLong = true // the call would have no time left to run
+	}
+	if tooLong {
+		cancel(now)
+		return 0, rejected(ctx, call, delay, "no token within the wait bound")
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return delay, nil
+	case <-ctx.Done():
+		cancel(time.Now())
+		return 0, canceled(ctx, call, "a token")
+	}
+}
+
+// waitSlot waits for a concurrency slot within the bound and returns how
+// long it waited.
+func (l *limiter) waitSlot(ctx context.Context, call *middleware.Call) (time.Duration, error) {
+	if l.maxWait <= 0 {
+		return 0, rejected(ctx, call, 0, "too many calls in flight")
+	}
+	start := time.Now()
+	t := time.NewTimer(l.maxWait)
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return time.Since(start), nil
+	case <-t.C:
+		return 0, rejected(ctx, call, 0, "too many calls in flight")
+	case <-ctx.Done():
+		return 0, canceled(ctx, call, "a concurrency slot")
+	}
+}
+
+func rejected(ctx context.Context, call *middleware.Call, retryAfter time.Duration, why string) error {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("ratelimit.rejected", trace.WithAttributes(
+			attribute.String("ratelimit.reason", why),
+			attribute.Float64("ratelimit.retry_after_ms", float64(retryAfter)/float64(time.Millisecond))))
+	}
+	return &contract.DriverError{
+		Code:       contract.CodeRateLimited,
+		Message:    "rate limited: " + why,
+		Retryable:  true,
+		Op:         call.Op,
+		ID:         call.ID,
+		RetryAfter: retryAfter,
+	}
+}
+
+func canceled(ctx context.Context, call *middleware.Call, what string) error {
+	return &contract.DriverError{
+		Code:    contract.CodeRateLimited,
+		Message: "gave up waiting for " + what,
+		Op:      call.Op,
+		ID:      call.ID,
+		Err:     ctx.Err(),
+	}
+}
