@@ -1,0 +1,233 @@
+package tracing
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/middleware"
+)
+
+const (
+	// ScopeName is the instrumentation scope of the middleware's tracer and
+	// meter.
+	ScopeName = "github.com/resilientdriver/resilient/tracing"
+	// Version is the version of this instrumentation, reported with
+	// [ScopeName].
+	Version = "0.1.0"
+)
+
+// SpanNamePrefix starts the name of every span of the middleware; the
+// operation follows, as in "ContainerDriver.CreateContainer".
+const SpanNamePrefix = "ContainerDriver."
+
+// SpanName returns the name of the span of a call of op:
+// "ContainerDriver." + op.
+func SpanName(op contract.Op) string { return SpanNamePrefix + string(op) }
+
+// New returns the tracing middleware. Every call through it is one client
+// span named [SpanName](op) and one measurement of each metric; see the
+// package documentation for the attributes, events and metrics. The span is
+// on the context passed to the wrapped driver, so the layers and the driver
+// inside can add events to it and start child spans.
+//
+// The tracer and meter are obtained from their providers once, when New runs;
+// the instruments are created then too. When no provider option is given,
+// the OpenTelemetry globals are read at that moment. The global providers
+// delegate, so a program that calls otel.SetTracerProvider or
+// otel.SetMeterProvider after New still sees its calls traced and measured
+// with the providers it installs.
+func New(opts ...Option) middleware.Middleware {
+	cfg := newConfig(opts)
+	tr := cfg.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
+	inst := newInstruments(cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version)))
+	return func(next contract.ContainerDriver) contract.ContainerDriver {
+		t := &tracer{tracer: tr, inst: inst}
+		t.init(next.Name(), next.Version())
+		return middleware.Intercept(t.intercept)(next)
+	}
+}
+
+// tracer instruments the calls to one wrapped driver.
+type tracer struct {
+	tracer trace.Tracer
+	inst   *instruments
+
+	driverName    attribute.KeyValue
+	driverVersion attribute.KeyValue
+	ops           map[contract.Op]*opInfo // read-only after init
+}
+
+// opInfo is what the middleware precomputes for an operation so that a call
+// that succeeds allocates as little as possible.
+type opInfo struct {
+	op       contract.Op
+	spanName string
+	start    []trace.SpanStartOption
+	idKey    attribute.Key
+	ok       []metric.RecordOption
+	counted  []metric.AddOption // op and driver, for the rejection counters
+}
+
+func (t *tracer) init(name, version string) {
+	t.driverName = keyDriverName.String(clean(name))
+	t.driverVersion = keyDriverVersion.String(clean(version))
+	ops := append(contract.Ops(), contract.OpStreamContainerLogs)
+	t.ops = make(map[contract.Op]*opInfo, len(ops))
+	for _, op := range ops {
+		t.ops[op] = t.newOpInfo(op)
+	}
+}
+
+func (t *tracer) newOpInfo(op contract.Op) *opInfo {
+	opAttr := keyOp.String(string(op))
+	ok := attribute.NewSet(t.driverName, opAttr, keyOutcome.String(outcomeOK))
+	base := attribute.NewSet(t.driverName, opAttr)
+	return &opInfo{
+		op:       op,
+		spanName: SpanName(op),
+		start: []trace.SpanStartOption{
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(opAttr, t.driverName, t.driverVersion),
+		},
+		idKey:   idKey(op),
+		ok:      []metric.RecordOption{metric.WithAttributeSet(ok)},
+		counted: []metric.AddOption{metric.WithAttributeSet(base)},
+	}
+}
+
+func (t *tracer) opInfo(op contract.Op) *opInfo {
+	if info, ok := t.ops[op]; ok {
+		return info
+	}
+	// An operation added to the contract after this package was built.
+	return t.newOpInfo(op)
+}
+
+func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	info := t.opInfo(call.Op)
+	start := time.Now()
+	ctx, span := t.tracer.Start(ctx, info.spanName, info.start...)
+	recording := span.IsRecording()
+	if recording {
+		var buf [4]attribute.KeyValue
+		if attrs := callAttributes(buf[:0], call); len(attrs) > 0 {
+			span.SetAttributes(attrs...)
+		}
+	}
+	hadID := call.ID != ""
+	ctx, attempts := middleware.WithAttemptCounter(ctx)
+
+	err := next(ctx)
+
+	elapsed := time.Since(start).Seconds()
+	n := attempts.Load()
+	if n < 1 {
+		n = 1
+	}
+	if err == nil {
+		// A create learns its resource's ID only now.
+		if recording && !hadID && call.ID != "" && info.idKey != "" {
+			span.SetAttributes(info.idKey.String(clean(call.ID)))
+		}
+		t.inst.duration.Record(ctx, elapsed, info.ok...)
+		t.inst.attempts.Record(ctx, n, info.ok...)
+		span.End()
+		return nil
+	}
+
+	// The error's text may hold secrets (a daemon echoing a command line, a
+	// registry message): only its code leaves this layer.
+	et := errorType(err)
+	errAttr := keyErrorType.String(et)
+	span.SetAttributes(errAttr)
+	span.SetStatus(codes.Error, et)
+	set := metric.WithAttributeSet(attribute.NewSet(
+		t.driverName, keyOp.String(string(info.op)), keyOutcome.String(outcomeError), errAttr))
+	t.inst.duration.Record(ctx, elapsed, set)
+	t.inst.attempts.Record(ctx, n, set)
+	switch et {
+	case string(contract.CodeCircuitOpen):
+		t.inst.breakerRejections.Add(ctx, 1, info.counted...)
+	case string(contract.CodeRateLimited):
+		t.inst.rateLimitRejections.Add(ctx, 1, info.counted...)
+	}
+	span.End()
+	return err
+}
+
+// Metric names; doc.go describes each.
+const (
+	metricCallDuration        = "resilient.call.duration"
+	metricCallAttempts        = "resilient.call.attempts"
+	metricBreakerRejections   = "resilient.breaker.rejections"
+	metricRateLimitRejections = "resilient.ratelimit.rejections"
+)
+
+// durationBuckets suit container operations: from a few milliseconds for a
+// query to minutes for a create that pulls an image.
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
+
+var attemptBuckets = []float64{1, 2, 3, 4, 5, 7, 10}
+
+type instruments struct {
+	duration            metric.Float64Histogram
+	attempts            metric.Int64Histogram
+	breakerRejections   metric.Int64Counter
+	rateLimitRejections metric.Int64Counter
+}
+
+// newInstruments creates the middleware's instruments. An instrument the
+// meter refuses is reported to otel.Handle and replaced by a no-op one, so
+// calls are never affected.
+func newInstruments(m metric.Meter) *instruments {
+	var (
+		in   instruments
+		err  error
+		errs []error
+	)
+	in.duration, err = m.Float64Histogram(metricCallDuration,
+		metric.WithDescription("Duration of logical driver calls, retries and waits included."),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	errs = append(errs, err)
+	in.attempts, err = m.Int64Histogram(metricCallAttempts,
+		metric.WithDescription("Attempts made for each logical driver call."),
+		metric.WithUnit("{attempt}"),
+		metric.WithExplicitBucketBoundaries(attemptBuckets...))
+	errs = append(errs, err)
+	in.breakerRejections, err = m.Int64Counter(metricBreakerRejections,
+		metric.WithDescription("Logical driver calls that ended refused by an open circuit breaker."),
+		metric.WithUnit("{call}"))
+	errs = append(errs, err)
+	in.rateLimitRejections, err = m.Int64Counter(metricRateLimitRejections,
+		metric.WithDescription("Logical driver calls that ended refused by a rate or concurrency limit."),
+		metric.WithUnit("{call}"))
+	errs = append(errs, err)
+	for _, err := range errs {
+		if err != nil {
+			otel.Handle(err)
+		}
+	}
+	// A meter that returns nil with its error still must not break calls.
+	if in.duration == nil {
+		in.duration = noop.Float64Histogram{}
+	}
+	if in.attempts == nil {
+		in.attempts = noop.Int64Histogram{}
+	}
+	if in.breakerRejections == nil {
+		in.breakerRejections = noop.Int64Counter{}
+	}
+	if in.rateLimitRejections == nil {
+		in.rateLimitRejections = noop.Int64Counter{}
+	}
+	return &in
+}
