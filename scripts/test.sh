@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# test.sh - run every test of the project against the real components.
+#
+# Starts what the tests need (a Docker daemon with the workload images via
+# provision.sh, Jaeger via jaeger.sh), then checks formatting and vet, runs
+# all tests with the race detector, the fault-injection and load suites,
+# and short fixed-time fuzz runs. With CI=true a missing daemon or Jaeger is
+# a failure, never a skip.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "provision: Docker daemon and workload images"
+scripts/provision.sh
+step "provision: Jaeger"
+scripts/jaeger.sh
+
+export RESILIENT_JAEGER_QUERY=${RESILIENT_JAEGER_QUERY:-http://127.0.0.1:16686}
+export RESILIENT_OTLP_ENDPOINT=${RESILIENT_OTLP_ENDPOINT:-http://127.0.0.1:4317}
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [[ -n $unformatted ]]; then
+	printf 'gofmt would change:\n%s\n' "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+(cd bench && go vet ./...)
+
+step "unit and integration tests (race detector)"
+go test -race -count=1 -timeout 45m ./...
+
+step "benchmarks compile and run once"
+(cd bench && go test -run '^$' -bench . -benchtime 1x ./... >/dev/null)
+
+step "fuzzing, a fixed short time per target"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" "$1"; }
+fuzz ./contract FuzzDecodeAndValidate
