@@ -1,0 +1,109 @@
+// Package retry is a middleware that retries failed driver calls with
+// exponential backoff and jitter, on github.com/cenkalti/backoff/v4.
+//
+//	d := retry.New(retry.WithMaxAttempts(5))(base)
+//
+// # What is retried
+//
+// A call is retried when its error is retryable: by default
+// contract.IsRetryable, which holds for the codes the contract marks
+// retryable (TIMEOUT, NETWORK, CONTAINER_CREATION, CONTAINER_START,
+// CONTAINER_STOP, VOLUME_CREATION, NETWORK_CREATION, CIRCUIT_OPEN,
+// RATE_LIMITED) and never for a cancellation; [WithRetryIf] changes it.
+// A non-retryable error on the first attempt is returned at once and
+// unchanged. HealthCheck is never retried: a health check reports the
+// engine's state now.
+//
+// # When it stops
+//
+// Retrying stops, and the call returns an [*Error] holding the last
+// attempt's error and the number of attempts, when:
+//
+//   - the call made max attempts calls in all ([ErrMaxAttempts]);
+//   - the next attempt would start after the max elapsed time, counted
+//     from the first attempt's failure ([ErrMaxElapsedTime]);
+//   - the next attempt would start at or after the caller's context
+//     deadline ([ErrDeadline]): the layer never sleeps only to find the
+//     deadline passed;
+//   - the retry budget has no retry left ([ErrBudgetExhausted]);
+//   - the caller's context is done (its error is the reason): no attempt
+//     starts after that, and a wait in progress ends at once;
+//   - a later attempt fails with an error that is not retryable (no
+//     reason).
+//
+// The wait before attempt n+1 is min(initial × multiplier^(n-1), max
+// interval), jittered, or the error's contract.RetryAfter hint (an open
+// circuit's time to half-open, a rate limit's next token) when that is
+// longer. Every wait selects on the context and stops its timer.
+//
+// The give-up error unwraps to the last cause, so errors.Is with the
+// contract's sentinels, errors.As to *contract.DriverError,
+// contract.IsRetryable and contract.RetryAfter see through it, and outer
+// layers and callers get the right retryable flag. errors.Is(err,
+// retry.ErrBudgetExhausted) and the like tell why it stopped.
+//
+// # Defaults
+//
+//	max attempts       3 (the first call and two retries)
+//	initial interval   100ms
+//	max interval       2s
+//	max elapsed time   10s
+//	multiplier         2
+//	jitter             0.5 (each wait drawn from [w/2, 3w/2])
+//	retry if           contract.IsRetryable
+//	budget             20% of calls plus 10 retries per second, bursts of 100
+//
+// [ForOp] sets options for one operation, say more attempts for creates
+// or none for log reads.
+//
+// # Retry budget
+//
+// Per-call limits do not stop retries from multiplying load: when an
+// engine fails every call, three attempts per call triple its load just
+// when it can least take it. A [Budget] shared by all calls of the
+// middleware caps retries at a fraction of calls (20%) plus a small floor
+// (10 per second) so that a quiet client still retries normally, with
+// bursts of at most 100. When it is spent, calls fail at their first
+// error. [WithBudget] shares one
+// budget among middlewares; [WithoutBudget] removes it.
+//
+// # Idempotency
+//
+// A retried create must never make a second resource when the first
+// attempt's response was lost. For CreateContainer, CreateVolume and
+// CreateNetwork the layer puts a fresh random key on the context once per
+// logical call with contract.WithIdempotencyKey, unless the caller set
+// one; every attempt carries the same key, and drivers return the
+// resource an earlier attempt made with it.
+//
+// A retried remove (RemoveContainer, RemoveVolume, RemoveNetwork) whose
+// earlier attempt failed with an unknown outcome (TIMEOUT, NETWORK, or
+// another retryable error other than CIRCUIT_OPEN and RATE_LIMITED, which
+// mean the call never left) and that then finds nothing (the matching
+// NOT_FOUND code) has succeeded: the earlier attempt removed it. A remove
+// whose first attempt finds nothing still fails with NOT_FOUND.
+//
+// # Observability
+//
+// Before each retry the layer calls the [WithOnRetry] hook and adds a
+// "retry" event to the span on the context (through the OpenTelemetry
+// trace API, so the tracing middleware outside shows it) with the
+// attributes retry.attempt, retry.delay_ms and error.type (the error's
+// code). Before every attempt, the first included, it calls
+// middleware.CountAttempt, so the tracing layer can record attempts per
+// call.
+//
+// # Placement
+//
+// Everything inside the retry layer runs again on every attempt. In the
+// order resilient.Wrap builds (tracing, validation, retry, breaker,
+// ratelimit, driver) each attempt passes the circuit breaker, so it opens
+// promptly and an open circuit fails the attempt at once with a
+// RetryAfter hint the retry layer honours, and each attempt takes a rate
+// limit token, so retries cannot overload the engine; validation and
+// tracing run once per logical call.
+//
+// The success path allocates nothing for operations other than creates;
+// the backoff state is made only when a first attempt fails, fresh for
+// every call.
+package retry

@@ -1,0 +1,225 @@
+package retry
+
+import (
+	"context"
+	"crypto/rand"
+	"math"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/middleware"
+)
+
+// New returns the retry middleware. See the package documentation for
+// what it retries, when it stops, and its defaults.
+func New(opts ...Option) middleware.Middleware {
+	return middleware.Intercept(newRetrier(opts).intercept)
+}
+
+// retrier holds the resolved policy: base for every op, ops for those
+// with ForOp options.
+type retrier struct {
+	base *config
+	ops  map[contract.Op]*config
+}
+
+func newRetrier(opts []Option) *retrier {
+	base := defaultConfig()
+	s := settings{cfg: &base, perOp: map[contract.Op][]Option{}}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&s)
+		}
+	}
+	if !base.budgetSet {
+		base.budget, base.budgetSet = newDefaultBudget(), true
+	}
+	r := &retrier{base: &base}
+	for op, opts := range s.perOp {
+		c := base
+		sub := settings{cfg: &c}
+		for _, o := range opts {
+			if o != nil {
+				o.apply(&sub)
+			}
+		}
+		if r.ops == nil {
+			r.ops = map[contract.Op]*config{}
+		}
+		r.ops[op] = &c
+	}
+	return r
+}
+
+func (r *retrier) config(op contract.Op) *config {
+	if r.ops != nil {
+		if c, ok := r.ops[op]; ok {
+			return c
+		}
+	}
+	return r.base
+}
+
+func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	c := r.config(call.Op)
+	if c.maxAttempts < 2 || call.Op == contract.OpHealthCheck {
+		middleware.CountAttempt(ctx)
+		return next(ctx)
+	}
+	switch call.Op {
+	case contract.OpCreateContainer, contract.OpCreateVolume, contract.OpCreateNetwork:
+		if _, ok := contract.IdempotencyKey(ctx); !ok {
+			ctx = contract.WithIdempotencyKey(ctx, rand.Text())
+		}
+	}
+	if c.budget != nil {
+		c.budget.record()
+	}
+	middleware.CountAttempt(ctx)
+	err := next(ctx)
+	if err == nil {
+		return nil
+	}
+	return c.retry(ctx, call.Op, next, err)
+}
+
+// retry runs the attempts after a first one failed with err. The success
+// path reads no clock: the max elapsed time counts from here.
+func (c *config) retry(ctx context.Context, op contract.Op, next middleware.Invoker, err error) error {
+	start := time.Now()
+	var b *backoff.ExponentialBackOff // made here, so that success allocates nothing
+	unknown := false                  // an attempt failed in a way that may have removed the resource
+	for attempt := 1; ; attempt++ {
+		if unknown && isNotFoundAfterRemove(op, err) {
+			return nil
+		}
+		unknown = unknown || outcomeUnknown(err)
+
+		if ctx.Err() != nil {
+			return &Error{Attempts: attempt, Err: err, Reason: ctx.Err()}
+		}
+		if !c.retryIf(err) {
+			if attempt == 1 {
+				return err
+			}
+			return &Error{Attempts: attempt, Err: err}
+		}
+		if attempt >= c.maxAttempts {
+			return &Error{Attempts: attempt, Err: err, Reason: ErrMaxAttempts}
+		}
+
+		if b == nil {
+			b = c.newBackOff()
+		}
+		wait := b.NextBackOff()
+		if ra := contract.RetryAfter(err); ra > wait {
+			wait = ra
+		}
+		now := time.Now()
+		if c.maxElapsedTime > 0 && now.Sub(start)+wait > c.maxElapsedTime {
+			return &Error{Attempts: attempt, Err: err, Reason: ErrMaxElapsedTime}
+		}
+		if dl, ok := ctx.Deadline(); ok && !now.Add(wait).Before(dl) {
+			return &Error{Attempts: attempt, Err: err, Reason: ErrDeadline}
+		}
+		if c.budget != nil && !c.budget.withdraw() {
+			return &Error{Attempts: attempt, Err: err, Reason: ErrBudgetExhausted}
+		}
+
+		info := Info{Op: op, Attempt: attempt + 1, Delay: wait, Err: err}
+		if c.onRetry != nil {
+			c.onRetry(ctx, info)
+		}
+		addEvent(ctx, info)
+		if serr := sleep(ctx, wait); serr != nil {
+			return &Error{Attempts: attempt, Err: err, Reason: serr}
+		}
+
+		middleware.CountAttempt(ctx)
+		if err = next(ctx); err == nil {
+			return nil
+		}
+	}
+}
+
+func (c *config) newBackOff() *backoff.ExponentialBackOff {
+	maxInterval := c.maxInterval
+	if maxInterval <= 0 {
+		maxInterval = math.MaxInt64
+	}
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     c.initialInterval,
+		RandomizationFactor: c.jitter,
+		Multiplier:          c.multiplier,
+		MaxInterval:         maxInterval,
+		MaxElapsedTime:      0, // checked by retry, from the first attempt
+		Stop:                backoff.Stop,
+		Clock:               backoff.SystemClock,
+	}
+	b.Reset()
+	return b
+}
+
+// outcomeUnknown reports whether a failed attempt may still have done its
+// work: the engine may have acted and the answer been lost. Errors of the
+// layers inside (an open circuit, a rate limit) mean the call never left.
+func outcomeUnknown(err error) bool {
+	switch contract.CodeOf(err) {
+	case contract.CodeTimeout, contract.CodeNetwork:
+		return true
+	case contract.CodeCircuitOpen, contract.CodeRateLimited:
+		return false
+	}
+	return contract.IsRetryable(err)
+}
+
+// isNotFoundAfterRemove reports whether err is the not-found error of a
+// remove op.
+func isNotFoundAfterRemove(op contract.Op, err error) bool {
+	switch contract.CodeOf(err) {
+	case contract.CodeContainerNotFound:
+		return op == contract.OpRemoveContainer
+	case contract.CodeVolumeNotFound:
+		return op == contract.OpRemoveVolume
+	case contract.CodeNetworkNotFound:
+		return op == contract.OpRemoveNetwork
+	}
+	return false
+}
+
+// sleep waits for d or until ctx is done, and returns ctx.Err() in the
+// second case.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// addEvent records the retry on the span in ctx, if it records.
+func addEvent(ctx context.Context, info Info) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	code := string(contract.CodeOf(info.Err))
+	if code == "" {
+		code = "_OTHER"
+	}
+	span.AddEvent("retry", trace.WithAttributes(
+		attribute.Int("retry.attempt", info.Attempt),
+		attribute.Int64("retry.delay_ms", info.Delay.Milliseconds()),
+		attribute.String("error.type", code),
+	))
+}
