@@ -12,6 +12,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/resilientdriver/resilient/contract"
 )
@@ -50,6 +51,17 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			return contract.ContainerInstance{}, err
 		}
 	}
+	if cfg.Network != "" {
+		// Docker 20.10 accepts a missing network at create and fails only
+		// at start; ask first so the create fails clearly.
+		if _, err := d.cli.NetworkInspect(ctx, cfg.Network, network.InspectOptions{}); err != nil {
+			if cerrdefs.IsNotFound(err) && ctx.Err() == nil {
+				return contract.ContainerInstance{}, newErr(o, contract.CodeNetworkNotFound, "",
+					fmt.Sprintf("network %q not found", cfg.Network), err)
+			}
+			return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
+		}
+	}
 	s := d.buildSpec(cfg, key, mode)
 	pulled := false
 	for attempt := 1; ; attempt++ {
@@ -74,6 +86,9 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 		case cerrdefs.IsNotFound(err) && cfg.Network != "" && mentions(err, "network"):
 			return contract.ContainerInstance{}, newErr(o, contract.CodeNetworkNotFound, "",
 				fmt.Sprintf("network %q not found", cfg.Network), err)
+		case cerrdefs.IsInvalidArgument(err) && mentions(err, "minimum memory", "range of cpus", "cpus available"):
+			return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, "",
+				"the engine cannot grant these resource limits", err)
 		case mode == diskQuota && mentions(err, "storage-opt", "storageopt", "quota"):
 			d.noQuota()
 			return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, "",
@@ -151,14 +166,34 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
+// adoptWait is how long adopt waits for a concurrent create to register the
+// container whose name it took.
+var adoptWait = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+
 // adopt handles a create whose deterministic name is taken: the container
 // is returned when a create with the same key and session made it. found is
 // false when the name's holder is gone.
 func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, name string) (inst contract.ContainerInstance, found bool, err error) {
 	o := opCreate
-	c, err := d.cli.ContainerInspect(ctx, name)
-	if cerrdefs.IsNotFound(err) && ctx.Err() == nil {
-		return inst, false, nil
+	var c container.InspectResponse
+	for i := 0; ; i++ {
+		c, err = d.cli.ContainerInspect(ctx, name)
+		if !cerrdefs.IsNotFound(err) || ctx.Err() != nil {
+			break
+		}
+		// The daemon reserves a name before the container it names can be
+		// inspected: a concurrent create may still be under way.
+		if i == len(adoptWait) {
+			return inst, false, nil
+		}
+		t := time.NewTimer(adoptWait[i])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return inst, false, ctxErr(o, name, ctx.Err(), nil)
+		case <-t.C:
+		}
 	}
 	if err != nil {
 		return inst, false, mapErr(ctx, o, name, err)

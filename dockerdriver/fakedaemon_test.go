@@ -1,0 +1,260 @@
+package dockerdriver_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/docker/docker/api/types/registry"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/dockerdriver"
+)
+
+// fakeDaemon answers the few Docker API routes a test needs, to produce
+// answers a real daemon gives rarely or never on demand: warnings, every
+// error status, broken connections, registry responses.
+type fakeDaemon struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	calls    []string          // "METHOD /path" without the version prefix
+	auth     map[string]string // image ref -> X-Registry-Auth header of its pull
+	handlers map[string]http.HandlerFunc
+}
+
+const fakeID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func newFakeDaemon(t *testing.T) *fakeDaemon {
+	f := &fakeDaemon{t: t, auth: map[string]string{}, handlers: map[string]http.HandlerFunc{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	// Defaults: a managed container that exists.
+	f.handle("GET /containers/"+fakeID+"/json", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, map[string]any{
+			"Id": fakeID, "Name": "/resilient-fake", "Created": "2024-01-02T03:04:05Z",
+			"State":      map[string]any{"Status": "created"},
+			"Config":     map[string]any{"Image": workloadImage, "Labels": map[string]string{"io.resilientdriver.managed": "true"}},
+			"HostConfig": map[string]any{},
+		})
+	})
+	return f
+}
+
+func (f *fakeDaemon) host() string { return "tcp://" + f.srv.Listener.Addr().String() }
+
+func (f *fakeDaemon) handle(route string, h http.HandlerFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handlers[route] = h
+}
+
+func (f *fakeDaemon) called(route string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls {
+		if c == route {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if strings.HasPrefix(path, "/v1.") {
+		path = path[strings.Index(path[1:], "/")+1:]
+	}
+	if path == "/_ping" {
+		w.Header().Set("API-Version", "1.41")
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "OK")
+		return
+	}
+	route := r.Method + " " + path
+	f.mu.Lock()
+	f.calls = append(f.calls, route)
+	if path == "/images/create" {
+		f.auth[r.URL.Query().Get("fromImage")+":"+r.URL.Query().Get("tag")] = r.Header.Get("X-Registry-Auth")
+	}
+	h := f.handlers[route]
+	f.mu.Unlock()
+	if h == nil {
+		writeJSON(w, 404, map[string]string{"message": "fake daemon: no route " + route})
+		return
+	}
+	h(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fakeDriver(t *testing.T, f *fakeDaemon, opts ...dockerdriver.Option) *dockerdriver.Driver {
+	return newDriver(t, append([]dockerdriver.Option{dockerdriver.WithHost(f.host())}, opts...)...)
+}
+
+func TestCreateFailsClosedOnWarnings(t *testing.T) {
+	t.Parallel()
+	f := newFakeDaemon(t)
+	f.handle("POST /containers/create", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 201, map[string]any{"Id": fakeID, "Warnings": []string{
+			"Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.",
+		}})
+	})
+	f.handle("DELETE /containers/"+fakeID, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("force") != "1" {
+			t.Errorf("remove without force: %s", r.URL.RawQuery)
+		}
+		w.WriteHeader(204)
+	})
+	d := fakeDriver(t, f)
+	_, err := d.CreateContainer(context.Background(), smallConfig("warned"))
+	wantCode(t, "create with warnings", err, contract.CodeResourceLimit, false)
+	if err != nil && !strings.Contains(err.Error(), "swap limit") {
+		t.Errorf("the error does not carry the warning: %v", err)
+	}
+	if !f.called("DELETE /containers/" + fakeID) {
+		t.Error("the container made with warnings was not removed")
+	}
+}
+
+func TestCreateFailsClosedWhenNotApplied(t *testing.T) {
+	t.Parallel()
+	f := newFakeDaemon(t)
+	f.handle("POST /containers/create", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 201, map[string]any{"Id": fakeID})
+	})
+	// The daemon reports no pids limit and no memory limit.
+	f.handle("GET /containers/"+fakeID+"/json", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, map[string]any{
+			"Id": fakeID, "Name": "/x", "Created": "2024-01-02T03:04:05Z",
+			"State":      map[string]any{"Status": "created"},
+			"Config":     map[string]any{"Image": workloadImage, "User": contract.DefaultUser, "Labels": map[string]string{"io.resilientdriver.managed": "true"}},
+			"HostConfig": map[string]any{"NanoCpus": 500000000, "ReadonlyRootfs": true},
+		})
+	})
+	f.handle("DELETE /containers/"+fakeID, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) })
+	d := fakeDriver(t, f)
+	_, err := d.CreateContainer(context.Background(), smallConfig("unapplied"))
+	wantCode(t, "limits not applied", err, contract.CodeResourceLimit, false)
+	if err != nil && (!strings.Contains(err.Error(), "memory limit") || !strings.Contains(err.Error(), "pids limit")) {
+		t.Errorf("the error does not name what was dropped: %v", err)
+	}
+	if !f.called("DELETE /containers/" + fakeID) {
+		t.Error("the container was not removed")
+	}
+}
+
+func TestErrorMapping(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status    int
+		message   string
+		want      contract.Code
+		retryable bool
+	}{
+		{404, "No such container: " + fakeID, contract.CodeContainerNotFound, false},
+		{400, "bad parameter", contract.CodeConfiguration, false},
+		{401, "who are you", contract.CodeAuthentication, false},
+		{403, "not allowed", contract.CodeAuthorization, false},
+		{409, "container is being removed", contract.CodeContainerStart, true},
+		{500, "runc failed", contract.CodeContainerStart, true},
+		{501, "not implemented", contract.CodeConfiguration, false},
+		{503, "daemon shutting down", contract.CodeNetwork, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			t.Parallel()
+			f := newFakeDaemon(t)
+			f.handle("POST /containers/"+fakeID+"/start", func(w http.ResponseWriter, _ *http.Request) {
+				writeJSON(w, tt.status, map[string]string{"message": tt.message})
+			})
+			d := fakeDriver(t, f)
+			err := d.StartContainer(context.Background(), fakeID)
+			wantCode(t, "start", err, tt.want, tt.retryable)
+			if err != nil && !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("the daemon's message is lost: %v", err)
+			}
+			var de *contract.DriverError
+			if errors.As(err, &de) && (de.Op != contract.OpStartContainer || de.ID != fakeID) {
+				t.Errorf("Op, ID = %s, %s", de.Op, de.ID)
+			}
+		})
+	}
+}
+
+func TestConnectionDropped(t *testing.T) {
+	t.Parallel()
+	f := newFakeDaemon(t)
+	f.handle("POST /containers/"+fakeID+"/start", func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+	d := fakeDriver(t, f)
+	wantCode(t, "dropped connection", d.StartContainer(context.Background(), fakeID), contract.CodeNetwork, true)
+}
+
+func TestRegistryAuth(t *testing.T) {
+	t.Parallel()
+	f := newFakeDaemon(t)
+	const secret = "s3cr3t-password"
+	f.handle("POST /images/create", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"Pulling"}`)
+		fmt.Fprintln(w, `{"errorDetail":{"message":"unauthorized: authentication required"},"error":"unauthorized: authentication required"}`)
+	})
+	d := fakeDriver(t, f,
+		dockerdriver.WithPullPolicy(dockerdriver.PullAlways),
+		dockerdriver.WithRegistryAuth(registry.AuthConfig{ServerAddress: "https://registry.example.com:5000/", Username: "robot", Password: secret}),
+		dockerdriver.WithRegistryAuth(registry.AuthConfig{ServerAddress: "docker.io", Username: "hub", Password: secret}),
+	)
+	for ref, wantUser := range map[string]string{
+		"registry.example.com:5000/team/app:1": "robot",
+		"alpine:3.20":                          "hub",
+		"other.example.com/app:1":              "",
+	} {
+		cfg := smallConfig("auth")
+		cfg.Image = ref
+		_, err := d.CreateContainer(context.Background(), cfg)
+		wantCode(t, ref, err, contract.CodeAuthentication, false)
+		if err != nil && strings.Contains(fmt.Sprintf("%v %+v", err, err), secret) {
+			t.Errorf("%s: the error shows the password: %v", ref, err)
+		}
+		f.mu.Lock()
+		header := f.auth[normalizedForPull(ref)]
+		f.mu.Unlock()
+		got := ""
+		if header != "" {
+			auth, err := registry.DecodeAuthConfig(header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = auth.Username
+		}
+		if got != wantUser {
+			t.Errorf("%s: pull sent credentials of %q, want %q", ref, got, wantUser)
+		}
+	}
+}
+
+// normalizedForPull is how the client names ref in the pull request:
+// fromImage (the full name) and tag.
+func normalizedForPull(ref string) string {
+	switch ref {
+	case "alpine:3.20":
+		return "docker.io/library/alpine:3.20"
+	}
+	return ref
+}
