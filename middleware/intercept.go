@@ -22,6 +22,11 @@ type Call struct {
 	Volume *contract.VolumeConfig
 	// Network is the config of a CreateNetwork call, else nil.
 	Network *contract.NetworkConfig
+	// Health is the report of a HealthCheck call, else nil. It holds the
+	// zero value until next returns, then the next driver's report, which
+	// an interceptor may amend before it returns (to add the state of its
+	// circuits, say). The caller receives what it holds then.
+	Health *contract.DriverHealth
 }
 
 // Idempotent reports whether the call may be repeated without further care;
@@ -236,6 +241,7 @@ func (d *driver) GetContainerLogs(ctx context.Context, id string, opts contract.
 
 func (d *driver) HealthCheck(ctx context.Context) (contract.DriverHealth, error) {
 	inv := get(d.next, contract.OpHealthCheck, "")
+	inv.call.Health = &inv.health
 	err := d.do(ctx, inv)
 	res := inv.health
 	put(inv)

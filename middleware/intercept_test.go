@@ -309,6 +309,9 @@ func checkConfigs(t *testing.T, c middleware.Call, op contract.Op, cfg contract.
 			t.Errorf("Call.Volume = %v, want nil", c.Volume)
 		}
 	}
+	if (c.Health != nil) != (op == contract.OpHealthCheck) {
+		t.Errorf("Call.Health set: %v, want it set for HealthCheck only", c.Health != nil)
+	}
 	switch op {
 	case contract.OpCreateNetwork:
 		if c.Network == nil || !reflect.DeepEqual(*c.Network, net) {
@@ -349,6 +352,32 @@ func TestInterceptPassesErrorsBack(t *testing.T) {
 	}
 	if ok, err := d.IsContainerHealthy(ctx, "c9"); err == nil || ok {
 		t.Errorf("IsContainerHealthy = (%v, %v), want false and an error", ok, err)
+	}
+}
+
+func TestInterceptAmendsHealth(t *testing.T) {
+	d := middleware.Intercept(func(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+		if call.Op != contract.OpHealthCheck {
+			return next(ctx)
+		}
+		if *call.Health != (contract.DriverHealth{}) {
+			t.Errorf("Call.Health before next = %+v, want the zero value", *call.Health)
+		}
+		err := next(ctx)
+		if call.Health.Version != "1.2.3" {
+			t.Errorf("Call.Health after next = %+v, want the driver's report", *call.Health)
+		}
+		call.Health.Error = "circuit open: CreateContainer"
+		return err
+	})(newRecorder())
+	h, err := d.HealthCheck(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := newRecorder().health
+	want.Error = "circuit open: CreateContainer"
+	if h != want {
+		t.Errorf("HealthCheck = %+v, want %+v", h, want)
 	}
 }
 
