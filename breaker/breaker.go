@@ -85,7 +85,7 @@ type Set struct {
 	cfg   config
 	epoch time.Time // origin of openUntil
 
-	ops map[contract.Op]*circuit // every known op; read-only after NewSet
+	ops [numOps]*circuit // by opIndex; nil for HealthCheck; read-only after NewSet
 
 	mu    sync.RWMutex
 	keyed map[circuitKey]*circuit
@@ -116,12 +116,11 @@ func NewSet(opts ...Option) *Set {
 	s := &Set{
 		cfg:   newConfig(opts),
 		epoch: time.Now(),
-		ops:   make(map[contract.Op]*circuit),
 		keyed: make(map[circuitKey]*circuit),
 	}
 	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
-		if op != contract.OpHealthCheck {
-			s.ops[op] = s.newCircuit(op, "")
+		if i := opIndex(op); i >= 0 && op != contract.OpHealthCheck {
+			s.ops[i] = s.newCircuit(op, "")
 		}
 	}
 	return s
@@ -154,9 +153,18 @@ func (s *Set) newCircuit(op contract.Op, key string) *circuit {
 	return c
 }
 
+// own returns op's own circuit, nil for an operation without one.
+func (s *Set) own(op contract.Op) *circuit {
+	if i := opIndex(op); i >= 0 {
+		return s.ops[i]
+	}
+	return nil
+}
+
 // circuit returns the circuit of call, creating a keyed one on first use.
+// An operation unknown to opIndex gets a circuit in the keyed map.
 func (s *Set) circuit(call *middleware.Call) *circuit {
-	c := s.ops[call.Op]
+	c := s.own(call.Op)
 	key := ""
 	if s.cfg.key != nil {
 		key = s.cfg.key(call)
@@ -314,7 +322,7 @@ func (s *Set) onChange(c *circuit, from, to State) {
 // operation's own circuit). A circuit not used yet is Closed; HealthCheck
 // has no circuit and is always Closed.
 func (s *Set) State(op contract.Op, key string) State {
-	c := s.ops[op]
+	c := s.own(op)
 	if key != "" || c == nil {
 		s.mu.RLock()
 		c = s.keyed[circuitKey{op, key}]
@@ -334,7 +342,7 @@ func (s *Set) State(op contract.Op, key string) State {
 // passed is reported HalfOpen.
 func (s *Set) Circuits() []Circuit {
 	s.mu.RLock()
-	cs := make([]*circuit, 0, len(s.ops)+len(s.keyed))
+	cs := make([]*circuit, 0, numOps+len(s.keyed))
 	for _, c := range s.keyed {
 		cs = append(cs, c)
 	}
@@ -344,7 +352,7 @@ func (s *Set) Circuits() []Circuit {
 	})
 	var own []*circuit
 	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
-		if c := s.ops[op]; c != nil {
+		if c := s.own(op); c != nil {
 			own = append(own, c)
 		}
 	}

@@ -39,6 +39,9 @@
 // before its tokens, so calls start at the rate of the buckets even after
 // waiting for slots, and holds the slot until it returns.
 //
+// With nothing to limit, as with ratelimit.New(rate.Inf, 0), the
+// middleware leaves the driver unwrapped and costs nothing.
+//
 // HealthCheck is never limited: it takes no token and no slot, so health
 // can be checked while the driver is saturated.
 //

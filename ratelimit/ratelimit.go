@@ -21,23 +21,38 @@ import (
 // below one counts as one. New panics on a limit that is not positive or a
 // negative burst.
 //
-// Every driver the Middleware wraps shares its buckets and its cap.
+// Every driver the Middleware wraps shares its buckets and its cap. With
+// nothing to limit (rate.Inf, no WithOpLimit and no WithMaxConcurrent) the
+// Middleware returns the driver unchanged.
 func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
 	cfg := newConfig(opts)
 	l := &limiter{
 		all:     newBucket("", limit, burst),
 		maxWait: cfg.maxWait,
 	}
+	limited := l.all != nil
 	for op, b := range cfg.ops {
-		if lim := newBucket(op, b.limit, b.burst); lim != nil && op != contract.OpHealthCheck {
-			if l.ops == nil {
-				l.ops = make(map[contract.Op]*rate.Limiter)
+		lim := newBucket(op, b.limit, b.burst)
+		if lim == nil || op == contract.OpHealthCheck {
+			continue
+		}
+		limited = true
+		if i := opIndex(op); i >= 0 {
+			l.ops[i] = lim
+		} else {
+			if l.other == nil {
+				l.other = make(map[contract.Op]*rate.Limiter)
 			}
-			l.ops[op] = lim
+			l.other[op] = lim
 		}
 	}
 	if cfg.maxConcurrent > 0 {
 		l.slots = make(chan struct{}, cfg.maxConcurrent)
+		limited = true
+	}
+	if !limited {
+		// Nothing to limit: leave the driver as it is.
+		return func(d contract.ContainerDriver) contract.ContainerDriver { return d }
 	}
 	return middleware.Intercept(l.intercept)
 }
@@ -58,7 +73,8 @@ func newBucket(op contract.Op, limit rate.Limit, burst int) *rate.Limiter {
 
 type limiter struct {
 	all     *rate.Limiter                 // overall bucket, nil for none
-	ops     map[contract.Op]*rate.Limiter // per-operation buckets; read-only
+	ops     [numOps]*rate.Limiter         // per-operation buckets by opIndex; read-only
+	other   map[contract.Op]*rate.Limiter // buckets of operations opIndex does not know
 	slots   chan struct{}                 // concurrency slots, nil for no cap
 	maxWait time.Duration
 }
@@ -67,7 +83,12 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 	if call.Op == contract.OpHealthCheck {
 		return next(ctx)
 	}
-	op := l.ops[call.Op]
+	var op *rate.Limiter
+	if i := opIndex(call.Op); i >= 0 {
+		op = l.ops[i]
+	} else {
+		op = l.other[call.Op]
+	}
 	if l.all == nil && op == nil && l.slots == nil {
 		return next(ctx)
 	}

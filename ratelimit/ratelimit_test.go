@@ -501,3 +501,13 @@ func TestRejectedSpanEvent(t *testing.T) {
 		}
 	})
 }
+
+func TestNothingToLimitLeavesDriver(t *testing.T) {
+	base := newStub(nil)
+	if d := ratelimit.New(rate.Inf, 0, ratelimit.WithOpLimit(contract.OpStartContainer, rate.Inf, 0))(base); d != base {
+		t.Errorf("New(rate.Inf, 0) wrapped the driver in %T", d)
+	}
+	if d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1))(base); d == base {
+		t.Error("a concurrency cap did not wrap the driver")
+	}
+}
