@@ -236,7 +236,11 @@ func (s *Set) classify(ctx context.Context, err error) error {
 
 func (s *Set) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
 	if call.Op == contract.OpHealthCheck {
-		return next(ctx)
+		err := next(ctx)
+		if err == nil && call.Health != nil {
+			s.ReportHealth(call.Health)
+		}
+		return err
 	}
 	c := s.circuit(call)
 	changes := c.changes.Load()
@@ -365,15 +369,21 @@ func (s *Set) Circuits() []Circuit {
 	return out
 }
 
-// ReportHealth adds the circuits that are not closed to h.Error, for a
-// HealthCheck that reports them: "circuit open: CreateContainer,
-// CreateContainer[alpine:3]; circuit half-open: StartContainer", after
-// what h.Error already says, separated by "; ". It leaves h.Status as the
-// driver reported it, since the health check itself reached the backend;
-// callers that want an open circuit to mean unhealthy set Status
-// themselves. With every circuit closed, h is unchanged. It returns whether
-// any circuit is not closed.
+// ReportHealth adds the circuits that are not closed to h.Error:
+// "circuit open: CreateContainer, CreateContainer[alpine:3]; circuit
+// half-open: StartContainer", after what h.Error already says, separated by
+// "; ". It leaves h.Status as the driver reported it, since the health
+// check itself reached the backend; callers that want an open circuit to
+// mean unhealthy set Status themselves. With every circuit closed, h is
+// unchanged and nothing is allocated. It returns whether any circuit is not
+// closed.
+//
+// The Set's middleware calls it on the report of every HealthCheck that
+// returns no error.
 func (s *Set) ReportHealth(h *contract.DriverHealth) bool {
+	if !s.anyNotClosed() {
+		return false
+	}
 	var open, half []string
 	for _, c := range s.Circuits() {
 		switch c.State {
@@ -383,7 +393,7 @@ func (s *Set) ReportHealth(h *contract.DriverHealth) bool {
 			half = append(half, c.String())
 		}
 	}
-	if len(open) == 0 && len(half) == 0 {
+	if len(open) == 0 && len(half) == 0 { // closed in the meantime
 		return false
 	}
 	parts := make([]string, 0, 3)
@@ -398,6 +408,30 @@ func (s *Set) ReportHealth(h *contract.DriverHealth) bool {
 	}
 	h.Error = strings.Join(parts, "; ")
 	return true
+}
+
+// anyNotClosed reports, without allocating, whether a circuit is open or
+// half-open.
+func (s *Set) anyNotClosed() bool {
+	found := false
+	for _, c := range s.ops {
+		if c != nil && c.cb.State() != gobreaker.StateClosed {
+			found = true
+			break
+		}
+	}
+	if !found {
+		s.mu.RLock()
+		for _, c := range s.keyed {
+			if c.cb.State() != gobreaker.StateClosed {
+				found = true
+				break
+			}
+		}
+		s.mu.RUnlock()
+	}
+	s.hooks.dispatch(s.cfg.onStateChange)
+	return found
 }
 
 // transition is one state change waiting for the hook.

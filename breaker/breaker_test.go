@@ -492,60 +492,79 @@ func TestCircuitsListsEveryOperation(t *testing.T) {
 	}
 }
 
-func TestHealthCheckPassesWhenOpen(t *testing.T) {
+func TestHealthCheckPassesAndReportsCircuits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		errHealth := contract.NewError(contract.CodeDriverHealth, contract.OpHealthCheck, "", "", nil)
+		var healthErr atomic.Pointer[error]
 		base := newStub(func(_ context.Context, op contract.Op) error {
-			switch op {
-			case contract.OpHealthCheck:
+			if op == contract.OpHealthCheck {
+				if e := healthErr.Load(); e != nil {
+					return *e
+				}
 				return nil
 			}
 			return contract.NewError(contract.CodeNetwork, op, "", "", nil)
 		})
 		set := breaker.NewSet(breaker.WithConsecutiveFailures(1), breaker.WithKey(breaker.KeyImage))
 		d := set.Middleware()(base)
-		start(t, d, 1)
-		d.CreateContainer(t.Context(), contract.ContainerConfig{Image: "alpine:3"})
 
 		h, err := d.HealthCheck(t.Context())
-		if err != nil || h.Status != contract.Healthy {
-			t.Fatalf("HealthCheck = %+v, %v; want the driver's healthy answer", h, err)
+		if err != nil || h.Error != "" || h.Status != contract.Healthy {
+			t.Fatalf("HealthCheck with closed circuits = %+v, %v; want the driver's report unchanged", h, err)
 		}
-		if !set.ReportHealth(&h) {
-			t.Fatal("ReportHealth = false with open circuits")
+
+		start(t, d, 1)
+		d.CreateContainer(t.Context(), contract.ContainerConfig{Image: "alpine:3"})
+		h, err = d.HealthCheck(t.Context())
+		if err != nil || h.Status != contract.Healthy || h.Version != "0.0.0" {
+			t.Fatalf("HealthCheck = %+v, %v; want the driver's healthy answer", h, err)
 		}
 		if want := "circuit open: StartContainer, CreateContainer[alpine:3]"; h.Error != want {
 			t.Errorf("Error = %q, want %q", h.Error, want)
 		}
-		if h.Status != contract.Healthy {
-			t.Errorf("Status = %q, want the driver's", h.Status)
-		}
 
 		time.Sleep(breaker.DefaultOpenTimeout + time.Second)
 		h = contract.DriverHealth{Status: contract.Unhealthy, Error: "daemon slow"}
-		set.ReportHealth(&h)
+		if !set.ReportHealth(&h) {
+			t.Error("ReportHealth = false with half-open circuits")
+		}
 		if want := "daemon slow; circuit half-open: StartContainer, CreateContainer[alpine:3]"; h.Error != want {
 			t.Errorf("Error = %q, want %q", h.Error, want)
 		}
+		if h.Status != contract.Unhealthy {
+			t.Errorf("Status = %q, want unchanged", h.Status)
+		}
 
-		// Health checks are never counted: failing ones do not open anything.
-		base.setFn(func(context.Context, contract.Op) error { return errHealth })
+		// Health checks are never counted: failing ones open nothing, and
+		// their error comes back as it is.
+		errHealth := error(contract.NewError(contract.CodeDriverHealth, contract.OpHealthCheck, "", "", nil))
+		healthErr.Store(&errHealth)
 		for range 10 {
-			if _, err := d.HealthCheck(t.Context()); !errors.Is(err, contract.ErrDriverHealth) {
+			if _, err := d.HealthCheck(t.Context()); err != errHealth {
 				t.Fatalf("HealthCheck err = %v, want the driver's", err)
 			}
 		}
-		if got := base.count(contract.OpHealthCheck); got != 11 {
-			t.Errorf("driver saw %d health checks, want 11", got)
+		if got := base.count(contract.OpHealthCheck); got != 12 {
+			t.Errorf("driver saw %d health checks, want 12", got)
 		}
 		if got := set.State(contract.OpHealthCheck, ""); got != breaker.Closed {
 			t.Errorf("State(HealthCheck) = %v", got)
 		}
+
+		// A successful probe closes StartContainer; only the image is left.
+		healthErr.Store(nil)
 		base.setFn(nil)
 		start(t, d, 1)
-		h = contract.DriverHealth{Status: contract.Healthy}
-		if set.ReportHealth(&h) && h.Error != "circuit half-open: CreateContainer[alpine:3]" {
-			t.Errorf("Error = %q", h.Error)
+		h, _ = d.HealthCheck(t.Context())
+		if want := "circuit half-open: CreateContainer[alpine:3]"; h.Error != want {
+			t.Errorf("Error = %q, want %q", h.Error, want)
+		}
+		d.CreateContainer(t.Context(), contract.ContainerConfig{Image: "alpine:3"})
+		if h, _ = d.HealthCheck(t.Context()); h.Error != "" {
+			t.Errorf("Error = %q with every circuit closed, want empty", h.Error)
+		}
+		h = contract.DriverHealth{Error: "kept"}
+		if set.ReportHealth(&h) || h.Error != "kept" {
+			t.Errorf("ReportHealth with closed circuits changed the report: %q", h.Error)
 		}
 	})
 }

@@ -62,19 +62,21 @@
 // # Health checks and circuit state
 //
 // HealthCheck has no circuit: it is never rejected and never counted, so
-// it keeps reaching the backend while circuits are open. The interceptor
-// does not change its result. To report circuits, keep the [Set]:
+// it keeps reaching the backend while circuits are open. When it returns
+// without error, the middleware adds the circuits that are not closed to
+// the report's Error, leaving its Status as the driver said (see
+// [Set.ReportHealth]):
+//
+//	h, _ := d.HealthCheck(ctx)
+//	// h.Status: "healthy" (the daemon answers)
+//	// h.Error:  "circuit open: CreateContainer"
+//
+// To read the circuits directly, keep the [Set]:
 //
 //	set := breaker.NewSet()
 //	d := set.Middleware()(base)
-//	...
-//	h, err := d.HealthCheck(ctx)
-//	if err == nil {
-//		set.ReportHealth(&h) // h.Error += "circuit open: CreateContainer"
-//	}
-//
-// [Set.Circuits] lists every circuit with its state, and [Set.State] reads
-// one.
+//	for _, c := range set.Circuits() { ... } // every circuit and its state
+//	set.State(contract.OpCreateContainer, "") // one circuit
 //
 // # State-change hook
 //

@@ -36,25 +36,39 @@ func Example() {
 	// driver calls: 3
 }
 
-func ExampleSet_ReportHealth() {
+func Example_healthCheck() {
 	base := failing(contract.OpCreateContainer, contract.NewError(contract.CodeContainerCreation, contract.OpCreateContainer, "", "", nil))
-	set := breaker.NewSet(breaker.WithConsecutiveFailures(1))
-	d := set.Middleware()(base)
+	d := breaker.New(breaker.WithConsecutiveFailures(1))(base)
 
 	ctx := context.Background()
 	d.CreateContainer(ctx, contract.ContainerConfig{Image: "alpine:3"})
 
-	// HealthCheck still reaches the driver; the Set adds what is open.
+	// HealthCheck still reaches the driver, and its report names what is
+	// open.
 	h, err := d.HealthCheck(ctx)
 	if err != nil {
 		panic(err)
 	}
-	set.ReportHealth(&h)
 	fmt.Println(h.Status)
 	fmt.Println(h.Error)
 	// Output:
 	// healthy
 	// circuit open: CreateContainer
+}
+
+func ExampleSet_Circuits() {
+	base := failing(contract.OpStopContainer, contract.NewError(contract.CodeTimeout, contract.OpStopContainer, "", "", nil))
+	set := breaker.NewSet(breaker.WithConsecutiveFailures(1))
+	d := set.Middleware()(base)
+
+	d.StopContainer(context.Background(), "web-1", contract.StopOptions{})
+	for _, c := range set.Circuits() {
+		if c.State != breaker.Closed {
+			fmt.Println(c, c.State)
+		}
+	}
+	// Output:
+	// StopContainer open
 }
 
 func ExampleWithOnStateChange() {
