@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"testing"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/middleware"
 	"github.com/resilientdriver/resilient/ratelimit"
+	"github.com/resilientdriver/resilient/retry"
 )
 
 // The layers one by one, to see where the chain's time goes.
@@ -36,3 +38,18 @@ func BenchmarkLayerRateLimitSlots(b *testing.B) {
 }
 
 var _ contract.ContainerDriver = noop{}
+
+func BenchmarkLayerRetry(b *testing.B) {
+	runDriver(b, retry.New()(noop{}))
+}
+
+var sinkTime time.Time
+
+// BenchmarkTimeNow is the cost of reading the clock, which gobreaker does
+// twice per call and a token bucket once: on virtual machines whose clock
+// source is not read in user space it dominates the figures above.
+func BenchmarkTimeNow(b *testing.B) {
+	for b.Loop() {
+		sinkTime = time.Now()
+	}
+}
