@@ -1,0 +1,86 @@
+// Package resilient makes any container driver resilient: [Wrap] puts a
+// contract.ContainerDriver behind validation, retries with backoff,
+// circuit breakers, rate and concurrency limits, and OpenTelemetry tracing,
+// in the order that makes them work together.
+//
+//	base, err := dockerdriver.New()
+//	if err != nil { ... }
+//	d := resilient.Wrap(base)
+//	inst, err := d.CreateContainer(ctx, contract.NewContainerConfig("session-1", "alpine:3.20"))
+//
+// Each layer is a package of its own (middleware.Validate, retry, breaker,
+// ratelimit, tracing) and can be composed by hand with middleware.Chain;
+// Wrap is the recommended composition with safe production defaults.
+//
+// # Order
+//
+// Outermost first:
+//
+//	tracing -> validation -> retry -> breaker -> ratelimit -> base
+//
+// A call enters at the left and reaches the driver at the right. Why this
+// order:
+//
+//   - Tracing is outermost, so that one span covers the whole logical call
+//     and the layers inside record what they do as events on it: every
+//     retry, every breaker rejection, every rate limit wait.
+//   - Validation comes before anything that counts or waits: input that
+//     the schema or the security policy refuses costs no retry, no breaker
+//     count and no token, and never reaches the driver. A CONFIGURATION
+//     error is not retryable anyway.
+//   - Retry sits outside the breaker, so that every attempt passes the
+//     breaker: a failing operation's circuit opens after a few attempts,
+//     not after a few logical calls, and once it is open further attempts
+//     fail at once with CIRCUIT_OPEN and a RetryAfter hint, which the retry
+//     layer honours or, when it is too far off, gives up on at once.
+//   - The breaker sits outside the rate limiter, so that an open circuit
+//     rejects a call without spending a token.
+//   - The rate limiter is innermost, so that every attempt, retries
+//     included, takes a token and a concurrency slot: retries cannot push
+//     the engine past the limit. The retry layer honours the RetryAfter of
+//     a RATE_LIMITED error too.
+//
+// # What runs again on every retry
+//
+// Everything inside the retry layer runs once per attempt: the breaker
+// (each attempt counts, and may be rejected), the rate limiter (each
+// attempt takes a token and a slot) and the driver. Tracing and validation
+// run once per logical call: one span, one validation. The retry layer
+// puts one idempotency key on the context of a create for all its
+// attempts, so that a create retried after a lost response makes one
+// resource.
+//
+// # Health checks
+//
+// HealthCheck passes every layer but is never retried, never rejected by
+// a circuit and never limited, so that health can be checked while the
+// engine is failing or saturated. Its report names the circuits that are
+// not closed in its Error field, after whatever the driver said, for
+// example "circuit open: CreateContainer". Status stays what the driver
+// reported: the engine answered.
+//
+// # Defaults
+//
+//	tracing      OpenTelemetry global providers (a no-op until the program
+//	             installs its own); spans named "ContainerDriver.<Op>"
+//	validation   contract schema plus the default security policy of
+//	             middleware.Validate (CIS Docker Benchmark and OWASP)
+//	retry        3 attempts, 100ms doubling to 2s with jitter, 10s of
+//	             retrying, budget 20% of calls + 10 retries/s
+//	breaker      per operation; opens after 5 failures in a row or half
+//	             of >= 20 calls within 60s; open for 30s
+//	ratelimit    50 calls/s, bursts of 25, 16 calls in flight, waits of
+//	             at most 5s
+//
+// Each With option (WithTracing, WithValidation, WithRetry, WithBreaker,
+// WithRateLimit) adds options to its layer, and each Without option
+// (WithoutTracing, ...) removes it.
+//
+// # Errors
+//
+// Every error the wrapped driver returns is, or wraps, a
+// *contract.DriverError, so errors.Is(err, contract.ErrContainerNotFound)
+// and contract.IsRetryable(err) hold through every layer. When the retry
+// layer gives up, the error is a *retry.Error that unwraps to the last
+// attempt's error and keeps the number of attempts.
+package resilient

@@ -1,0 +1,154 @@
+package resilient
+
+import (
+	"golang.org/x/time/rate"
+
+	"github.com/resilientdriver/resilient/breaker"
+	"github.com/resilientdriver/resilient/middleware"
+	"github.com/resilientdriver/resilient/ratelimit"
+	"github.com/resilientdriver/resilient/retry"
+	"github.com/resilientdriver/resilient/tracing"
+)
+
+// Defaults of the rate limit layer, which [WithRateLimit] replaces. They
+// protect a single Docker daemon, which slows down sharply under many
+// parallel creates, and are far above what one interactive client needs.
+const (
+	DefaultRateLimit     rate.Limit = 50 // calls per second, overall
+	DefaultBurst                    = 25 // calls at once from a full bucket
+	DefaultMaxConcurrent            = 16 // calls in flight
+)
+
+// Option configures [Wrap] and [New]. Options apply in order. For each
+// layer, a With option turns it on and adds its options to those given
+// before, and the layer's Without option turns it off; the last of the
+// two wins.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	tracing    []tracing.Option
+	validation []middleware.ValidateOption
+	retry      []retry.Option
+	breaker    []breaker.Option
+	limit      rate.Limit
+	burst      int
+	rateLimit  []ratelimit.Option
+
+	noTracing, noValidation, noRetry, noBreaker, noRateLimit bool
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		limit:     DefaultRateLimit,
+		burst:     DefaultBurst,
+		rateLimit: []ratelimit.Option{ratelimit.WithMaxConcurrent(DefaultMaxConcurrent)},
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	return c
+}
+
+// WithTracing adds options to the tracing layer, such as
+// tracing.WithTracerProvider.
+//
+// Default: tracing.New() with the OpenTelemetry global providers, which
+// record nothing until the program installs providers.
+func WithTracing(opts ...tracing.Option) Option {
+	return optionFunc(func(c *config) {
+		c.tracing = append(c.tracing, opts...)
+		c.noTracing = false
+	})
+}
+
+// WithoutTracing removes the tracing layer.
+func WithoutTracing() Option {
+	return optionFunc(func(c *config) { c.noTracing = true })
+}
+
+// WithValidation adds options to the validation layer, each of which
+// loosens or extends its security policy deliberately, such as
+// middleware.AllowBindMounts("/srv/data").
+//
+// Default: middleware.Validate() with its default policy (CIS Docker
+// Benchmark and OWASP-derived; see middleware.Validate).
+func WithValidation(opts ...middleware.ValidateOption) Option {
+	return optionFunc(func(c *config) {
+		c.validation = append(c.validation, opts...)
+		c.noValidation = false
+	})
+}
+
+// WithoutValidation removes the validation layer: configs reach the
+// driver unchecked by the security policy. Use it only when the configs
+// are checked elsewhere.
+func WithoutValidation() Option {
+	return optionFunc(func(c *config) { c.noValidation = true })
+}
+
+// WithRetry adds options to the retry layer, such as
+// retry.WithMaxAttempts(5).
+//
+// Default: retry.New() with its defaults: 3 attempts, waits from 100ms
+// doubling up to 2s with jitter, 10s of retrying at most, and a budget of
+// 20% of calls plus 10 retries per second.
+func WithRetry(opts ...retry.Option) Option {
+	return optionFunc(func(c *config) {
+		c.retry = append(c.retry, opts...)
+		c.noRetry = false
+	})
+}
+
+// WithoutRetry removes the retry layer: every call is made once.
+func WithoutRetry() Option {
+	return optionFunc(func(c *config) { c.noRetry = true })
+}
+
+// WithBreaker adds options to the circuit breaker layer, such as
+// breaker.WithConsecutiveFailures(3).
+//
+// Default: breaker.NewSet() with its defaults: one circuit per operation,
+// opened by 5 failures in a row or by half of at least 20 calls failing
+// within 60s, open for 30s, closed again by one successful probe.
+func WithBreaker(opts ...breaker.Option) Option {
+	return optionFunc(func(c *config) {
+		c.breaker = append(c.breaker, opts...)
+		c.noBreaker = false
+	})
+}
+
+// WithoutBreaker removes the circuit breaker layer.
+func WithoutBreaker() Option {
+	return optionFunc(func(c *config) { c.noBreaker = true })
+}
+
+// WithRateLimit sets the overall rate limit to limit calls per second with
+// bursts of burst, and adds opts to the rate limit layer, after the default
+// concurrency cap: ratelimit.WithMaxConcurrent(0) removes the cap, and
+// rate.Inf removes the overall bucket. The arguments follow ratelimit.New,
+// which panics on a limit that is neither positive nor rate.Inf.
+//
+// Default: ratelimit.New(DefaultRateLimit, DefaultBurst,
+// ratelimit.WithMaxConcurrent(DefaultMaxConcurrent)), that is 50 calls per
+// second, bursts of 25, 16 calls in flight, and waits of at most 5s for a
+// token or a slot.
+func WithRateLimit(limit rate.Limit, burst int, opts ...ratelimit.Option) Option {
+	return optionFunc(func(c *config) {
+		c.limit, c.burst = limit, burst
+		c.rateLimit = append(c.rateLimit, opts...)
+		c.noRateLimit = false
+	})
+}
+
+// WithoutRateLimit removes the rate limit layer, concurrency cap included.
+func WithoutRateLimit() Option {
+	return optionFunc(func(c *config) { c.noRateLimit = true })
+}
