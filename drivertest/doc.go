@@ -25,7 +25,8 @@
 //     terminated, no StartedAt, labels, the applied resources), labels
 //     copied in and out, invalid configs refused with a CONFIGURATION error
 //     that is not retryable and holds a *contract.ValidationError, an unknown
-//     network refused without retry, created networks and volumes usable,
+//     network refused without retry (at create or at start), created
+//     networks and volumes usable,
 //     idempotency keys (contract.WithIdempotencyKey: the same key returns
 //     the same container, one container in all).
 //   - StartContainer, StopContainer, RemoveContainer: the lifecycle and its
@@ -46,9 +47,9 @@
 //     goroutines at once are neither lost nor duplicated; concurrent creates
 //     with one idempotency key make at most one container.
 //   - StreamContainerLogs, when the driver implements contract.LogStreamer:
-//     a followed stream delivers output and ends when the container stops,
-//     ends after the backlog without Follow, and unblocks on Close and on
-//     cancellation. The subtests are skipped for other drivers.
+//     the stream delivers output and ends when the container stops, and
+//     unblocks on Close and on cancellation. The subtests are skipped for
+//     other drivers.
 //
 // What the suite asserts also holds for a real engine: it waits for states
 // an engine reaches asynchronously (output to appear, health checks to

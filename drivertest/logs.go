@@ -117,7 +117,6 @@ func testLogsTimestamps(h *harness) {
 
 var streamTests = []test{
 	{"Follow", testStreamFollow},
-	{"NoFollow", testStreamNoFollow},
 	{"Close", testStreamClose},
 	{"Canceled", testStreamCanceled},
 	{"NotFound", func(h *harness) {
@@ -193,27 +192,6 @@ func testStreamFollow(h *harness) {
 		rc.Close()
 	case res.err != nil:
 		h.Errorf("StreamContainerLogs(Follow): after the container stopped, reading the rest = %v, want io.EOF", res.err)
-	}
-}
-
-func testStreamNoFollow(h *harness) {
-	s := h.streamer()
-	inst := h.running()
-	want := h.waitOutput(inst.ID, 1)
-	rc, err := s.StreamContainerLogs(h.ctx, inst.ID, contract.LogOptions{})
-	if err != nil {
-		h.Fatalf("StreamContainerLogs = %v", err)
-	}
-	defer rc.Close()
-	res, ok := h.await(readAll(rc), h.wait)
-	switch {
-	case !ok:
-		h.Errorf("StreamContainerLogs without Follow did not end within %v although the container runs", h.wait)
-		rc.Close()
-	case res.err != nil:
-		h.Errorf("StreamContainerLogs without Follow: reading = %v, want io.EOF", res.err)
-	case len(lines(string(res.data))) < len(lines(want)):
-		h.Errorf("StreamContainerLogs without Follow = %q, want the output so far, %q", res.data, want)
 	}
 }
 

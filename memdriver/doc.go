@@ -103,10 +103,11 @@
 // each line with its time in RFC 3339 with nanoseconds, UTC, and a space,
 // as Docker does.
 //
-// [Driver.StreamContainerLogs] follows the output when Follow is set: the
-// stream ends with io.EOF once the container does not run (stopped, exited,
-// removed) and every line is delivered; it returns ctx.Err() when ctx is
-// done and an error after Close. It starts no goroutine.
+// [Driver.StreamContainerLogs] follows the output (Follow is implied): the
+// stream ends with io.EOF once the container does not run (created,
+// stopped, exited, removed) and every line is delivered; it returns
+// ctx.Err() when ctx is done and an error after Close. It starts no
+// goroutine. GetContainerLogs ignores Follow and returns the output so far.
 //
 // # Health
 //

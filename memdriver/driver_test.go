@@ -776,35 +776,54 @@ func TestStreamContainerLogs(t *testing.T) {
 
 var errAny = errors.New("any error")
 
-func TestStreamContainerLogsNoFollow(t *testing.T) {
-	ctx := t.Context()
-	clock := newClock()
-	d := memdriver.New(memdriver.WithClock(clock.Now))
+func TestStreamContainerLogsFollowImplied(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		clock := newClock()
+		d := memdriver.New(memdriver.WithClock(clock.Now))
+		id := mustCreate(t, d, config("s")).ID
+		if err := d.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := d.StreamContainerLogs(ctx, id, contract.LogOptions{Timestamps: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		var got []byte
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			got, err = io.ReadAll(rc)
+		}()
+		synctest.Wait()
+		clock.Advance(time.Second)
+		if err := d.WriteLog(id, memdriver.Stdout, "later"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Exit(id); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		want := "2026-01-02T03:04:05.000000000Z memdriver: started alpine:3.20\n" +
+			"2026-01-02T03:04:06.000000000Z later\n" +
+			"2026-01-02T03:04:06.000000000Z memdriver: exited\n"
+		if string(got) != want || err != nil {
+			t.Errorf("stream = %q, %v, want %q, nil", got, err, want)
+		}
+	})
+
+	// A created container's stream ends after its backlog.
+	d := memdriver.New()
 	id := mustCreate(t, d, config("s")).ID
-	if err := d.StartContainer(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := d.StreamContainerLogs(ctx, id, contract.LogOptions{Timestamps: true})
+	_ = d.WriteLog(id, memdriver.Stdout, "prepared")
+	rc, err := d.StreamContainerLogs(t.Context(), id, contract.LogOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	if err := d.WriteLog(id, memdriver.Stdout, "later"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	if want := "2026-01-02T03:04:05.000000000Z memdriver: started alpine:3.20\n"; string(got) != want || err != nil {
-		t.Errorf("stream = %q, %v, want %q, nil", got, err, want)
-	}
-	// A created container's followed stream ends after its backlog.
-	id2 := mustCreate(t, d, config("s")).ID
-	rc2, err := d.StreamContainerLogs(ctx, id2, contract.LogOptions{Follow: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc2.Close()
-	if got, err := io.ReadAll(rc2); len(got) != 0 || err != nil {
-		t.Errorf("followed stream of a created container = %q, %v, want empty, nil", got, err)
+	if got, err := io.ReadAll(rc); string(got) != "prepared\n" || err != nil {
+		t.Errorf("stream of a created container = %q, %v, want %q, nil", got, err, "prepared\n")
 	}
 }
 

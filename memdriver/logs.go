@@ -127,14 +127,13 @@ func (d *Driver) GetContainerLogs(ctx context.Context, id string, opts contract.
 // errStreamClosed is returned by Read after Close.
 var errStreamClosed = errors.New("memdriver: read from closed log stream")
 
-// StreamContainerLogs returns the container's output as a stream, selected
-// and formatted as by [Driver.GetContainerLogs]. Without Follow the stream
-// ends after the lines present when it was opened. With Follow it then
-// delivers new lines as they are written, and ends (io.EOF) once the
-// container does not run and every line is delivered, or when the container
-// is removed. When ctx is done, Read returns ctx.Err(); after Close it
-// returns an error. The stream starts no goroutine; the caller must close
-// it.
+// StreamContainerLogs follows the container's output: the stream yields the
+// lines GetContainerLogs would, selected and formatted the same way, then
+// new lines as they are written, and ends (io.EOF) once the container does
+// not run and every line is delivered, or when the container is removed.
+// opts.Follow is implied, as the contract's LogStreamer has it. When ctx is
+// done, Read returns ctx.Err(); after Close it returns an error. The stream
+// starts no goroutine; the caller must close it.
 func (d *Driver) StreamContainerLogs(ctx context.Context, id string, opts contract.LogOptions) (io.ReadCloser, error) {
 	const op = contract.OpStreamContainerLogs
 	if err := ctxErr(ctx, op, id); err != nil {
@@ -146,11 +145,7 @@ func (d *Driver) StreamContainerLogs(ctx context.Context, id string, opts contra
 	if c == nil {
 		return nil, notFound(op, id)
 	}
-	s := &logStream{d: d, c: c, ctx: ctx, opts: opts, next: backlog(c, opts), done: make(chan struct{})}
-	if !opts.Follow {
-		s.end = c.dropped + len(c.logs)
-	}
-	return s, nil
+	return &logStream{d: d, c: c, ctx: ctx, opts: opts, next: backlog(c, opts), done: make(chan struct{})}, nil
 }
 
 // logStream is the reader of StreamContainerLogs. Read and Close may be
@@ -162,7 +157,6 @@ type logStream struct {
 	ctx  context.Context // the stream's lifetime, as for an HTTP response body
 	opts contract.LogOptions
 	next int // absolute index of the next line to deliver
-	end  int // absolute index to stop at without Follow
 	buf  []byte
 
 	once sync.Once
@@ -209,9 +203,6 @@ func (s *logStream) fill() (wait <-chan struct{}, more bool) {
 	defer s.d.mu.Unlock()
 	c := s.c
 	last := c.dropped + len(c.logs)
-	if !s.opts.Follow {
-		last = min(last, s.end)
-	}
 	var b strings.Builder
 	for i := max(s.next, c.dropped); i < last; i++ {
 		l := c.logs[i-c.dropped]
@@ -221,9 +212,6 @@ func (s *logStream) fill() (wait <-chan struct{}, more bool) {
 	}
 	s.next = last
 	s.buf = append(s.buf[:0], b.String()...)
-	if !s.opts.Follow {
-		return nil, false
-	}
 	return c.changed, !c.removed && c.inst.Status == contract.StatusRunning
 }
 
