@@ -86,7 +86,10 @@
 //	                      breaker.from, breaker.to ("closed", "half-open",
 //	                      "open")
 //	ratelimit.wait        an attempt waited for a token or a concurrency slot:
-//	                      ratelimit.wait_ms (int)
+//	                      ratelimit.wait_ms (float64)
+//	ratelimit.rejected    a limit refused an attempt: ratelimit.reason (a
+//	                      fixed text, e.g. "too many calls in flight"),
+//	                      ratelimit.retry_after_ms (float64)
 //
 // Breaker events carry breaker.key too when the breaker splits circuits by a
 // key (breaker.WithKey); such keys come from a bounded set the user chooses,
