@@ -27,7 +27,10 @@ type Fault struct {
 	After bool
 	// Latency is how long to wait before the call, on a time.Timer that
 	// also stops when the call's context is done, so it works under
-	// testing/synctest.
+	// testing/synctest. When the context is done first, the call returns a
+	// TIMEOUT error wrapping ctx.Err() without reaching the wrapped driver:
+	// retryable after a deadline, not after a cancellation, as
+	// contract.IsRetryable reads it.
 	Latency time.Duration
 }
 

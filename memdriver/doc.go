@@ -12,8 +12,8 @@
 //
 // # Semantics
 //
-// Statuses and states follow [contract.StateOf]. "Any ID" below means a
-// container's ID or its name.
+// Statuses and states follow [contract.StateOf]. Methods that take a
+// container ID also accept the container's name, as Docker does.
 //
 //	Method              Effect                                  Errors
 //	CreateContainer     new container: status created,          CONFIGURATION: config fails
@@ -41,7 +41,7 @@
 //	RemoveNetwork       removes it (by ID or name)              NETWORK_NOT_FOUND; NETWORK_REMOVE
 //	                                                            (container attached, built-in)
 //
-// Every method first checks its context: when it is already done, the method
+// Every method of the contract first checks its context: when it is already done, the method
 // does nothing and returns a TIMEOUT *contract.DriverError that is not
 // retryable and wraps ctx.Err(), so errors.Is(err, context.Canceled) or
 // errors.Is(err, context.DeadlineExceeded) holds. Errors that trying again
@@ -58,16 +58,18 @@
 // Resources are the limits of the config, which the driver takes as
 // applied. Labels are copied in and out: changing the config's map after
 // the call, or a returned map, changes nothing in the driver. Command and
-// Env are kept but nothing runs: a container runs until it is stopped or
-// removed, or until [Driver.Exit] simulates its process ending (status
-// exited).
+// Env are validated, but nothing runs: a container runs until it is
+// stopped or removed, or until [Driver.Exit] simulates its process ending
+// (status exited).
 //
 // A config's network "" means [DefaultNetwork] ("bridge"). The networks
 // "bridge", "host" and "none" always exist and cannot be removed. Any other
 // network must have been created (by name or ID) or the create fails with
-// NETWORK_NOT_FOUND. Bind mounts are accepted as they are. A volume mount
-// of a volume that does not exist creates it with driver "local" and no
-// labels, as Docker does; it stays when the container is removed.
+// NETWORK_NOT_FOUND, not retryable. Docker's API accepts such a create and
+// fails only at start; failing at once is clearer, and the bundled Docker
+// driver does the same. Bind mounts are accepted as they are. A volume
+// mount of a volume that does not exist creates it with driver "local" and
+// no labels, as Docker does; it stays when the container is removed.
 //
 // # Idempotency
 //
