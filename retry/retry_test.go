@@ -489,23 +489,36 @@ func TestCreateThroughLostResponse(t *testing.T) {
 	tests := []struct {
 		op     contract.Op
 		create func(ctx context.Context, d contract.ContainerDriver) (string, error)
-		count  func(ctx context.Context, m *memdriver.Driver) int
+		check  func(t *testing.T, m *memdriver.Driver, id string) // one resource, and it is id
 	}{
 		{contract.OpCreateContainer,
 			func(ctx context.Context, d contract.ContainerDriver) (string, error) {
 				inst, err := d.CreateContainer(ctx, contract.NewContainerConfig("s1", "alpine:3.20"))
 				return inst.ID, err
 			},
-			func(ctx context.Context, m *memdriver.Driver) int {
-				list, _ := m.ListContainers(ctx, contract.ContainerFilter{})
-				return len(list)
+			func(t *testing.T, m *memdriver.Driver, id string) {
+				list, _ := m.ListContainers(t.Context(), contract.ContainerFilter{})
+				if len(list) != 1 || list[0].ID != id {
+					t.Errorf("containers %v after a retried create, want one, %s", list, id)
+				}
+			}},
+		{contract.OpCreateNetwork,
+			func(ctx context.Context, d contract.ContainerDriver) (string, error) {
+				// Without the key, the retry would fail: the name is taken.
+				n, err := d.CreateNetwork(ctx, contract.NetworkConfig{Name: "backend"})
+				return n.ID, err
+			},
+			func(t *testing.T, m *memdriver.Driver, id string) {
+				if err := m.RemoveNetwork(t.Context(), id); err != nil {
+					t.Errorf("the returned network %s is not the one made: %v", id, err)
+				}
 			}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.op), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := newFixture()
-				// The first attempt creates the container and loses the answer.
+				// The first attempt creates the resource and loses the answer.
 				f.faulty.Inject(tt.op, drivertest.Fault{Nth: 1, Count: 1, Err: timeout, After: true})
 				id, err := tt.create(t.Context(), f.d)
 				if err != nil {
@@ -514,12 +527,7 @@ func TestCreateThroughLostResponse(t *testing.T) {
 				if got := f.faulty.Calls(tt.op); got != 2 {
 					t.Errorf("calls = %d, want 2", got)
 				}
-				if n := tt.count(t.Context(), f.mem); n != 1 {
-					t.Errorf("%d resources after a retried create, want 1", n)
-				}
-				if got, err := f.mem.GetContainer(t.Context(), id); err != nil || got == nil {
-					t.Errorf("the returned ID %q is not the container made: %v, %v", id, got, err)
-				}
+				tt.check(t, f.mem, id)
 			})
 		})
 	}
