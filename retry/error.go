@@ -31,7 +31,9 @@ var (
 // with the contract's sentinels, errors.As to *contract.DriverError,
 // contract.IsRetryable and contract.RetryAfter see the last cause.
 // errors.Is also matches Reason, so errors.Is(err, retry.ErrMaxAttempts)
-// and errors.Is(err, context.DeadlineExceeded) tell why retrying stopped.
+// and errors.Is(err, context.DeadlineExceeded) tell why retrying stopped;
+// once the caller has cancelled, errors.Is(err, context.Canceled) holds and
+// contract.IsRetryable is false, whatever the last cause.
 type Error struct {
 	// Attempts is the number of calls made, the first one included.
 	Attempts int
