@@ -57,8 +57,9 @@ type ContainerDriver interface {
 }
 
 // LogStreamer is implemented by drivers that can follow a container's
-// output. The stream ends when the container stops, when ctx is done, or when
-// the caller closes it; the caller must close it.
+// output. StreamContainerLogs always follows, whatever opts.Follow says; Tail,
+// Since and Timestamps apply. The stream ends when the container stops, when
+// ctx is done, or when the caller closes it; the caller must close it.
 type LogStreamer interface {
 	StreamContainerLogs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
 }

@@ -171,10 +171,12 @@ var (
 )
 
 // IsRetryable reports whether err is worth retrying: it holds a *DriverError
-// whose Retryable flag is set, and it is not a cancellation. A context's own
-// Canceled or DeadlineExceeded, and any error that is not a *DriverError,
-// are never retryable. Callers must still stop when their own context is
-// done.
+// whose Retryable flag is set, and it is not a cancellation. A bare
+// context.Canceled or context.DeadlineExceeded, any error that is not a
+// *DriverError, and any error that wraps context.Canceled are never
+// retryable. A retryable *DriverError that wraps DeadlineExceeded (a TIMEOUT
+// of one attempt) stays retryable: callers must still stop when their own
+// context is done.
 func IsRetryable(err error) bool {
 	var de *DriverError
 	if !errors.As(err, &de) || !de.Retryable {
