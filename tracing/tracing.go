@@ -33,7 +33,7 @@ const SpanNamePrefix = "ContainerDriver."
 func SpanName(op contract.Op) string { return SpanNamePrefix + string(op) }
 
 // New returns the tracing middleware. Every call through it is one client
-// span named [SpanName](op) and one measurement of each metric; see the
+// span named [SpanName](op) and one set of measurements; see the
 // package documentation for the attributes, events and metrics. The span is
 // on the context passed to the wrapped driver, so the layers and the driver
 // inside can add events to it and start child spans.
