@@ -211,9 +211,11 @@
 //	image the registry does not have     CONFIGURATION
 //	registry refused credentials         AUTHENTICATION
 //	registry denied access               AUTHORIZATION
-//	network of the config missing        NETWORK_NOT_FOUND
-//	daemon warnings, settings not applied, writable root without quota
-//	                                     RESOURCE_LIMIT
+//	network of the config missing        NETWORK_NOT_FOUND (asked before the
+//	                                     create; at start if it went since)
+//	daemon warnings, settings not applied, writable root without quota,
+//	  limits the engine cannot grant (memory below its 6 MB minimum, more
+//	  CPUs than it has)                  RESOURCE_LIMIT
 //	name taken by another create         CONTAINER_CREATION, not retryable
 //	volume or network name taken         VOLUME_ or NETWORK_CREATION, not retryable
 //	volume in use                        VOLUME_REMOVE

@@ -93,9 +93,6 @@ func (d *Driver) Close() error {
 	return d.closeErr
 }
 
-// Client returns the docker client the driver uses.
-func (d *Driver) Client() *client.Client { return d.cli }
-
 // Name returns "docker".
 func (d *Driver) Name() string { return Name }
 
