@@ -53,3 +53,9 @@ func BenchmarkTimeNow(b *testing.B) {
 		sinkTime = time.Now()
 	}
 }
+
+func BenchmarkLayerRateLimitAll(b *testing.B) {
+	runDriver(b, ratelimit.New(highRate, highBurst,
+		ratelimit.WithOpLimit(contract.OpStartContainer, highRate, highBurst),
+		ratelimit.WithMaxConcurrent(64))(noop{}))
+}

@@ -83,9 +83,10 @@
 // gobreaker announces state changes while it holds its lock. This package
 // only records the change there; the hook of [WithOnStateChange] runs
 // later, outside every lock, in the goroutine whose call saw the change,
-// before that call returns. Hook calls never overlap and keep the order of
-// the changes, and a hook may call back into the Set or the wrapped driver
-// without deadlocking. No goroutine is started.
+// before that call returns (or, when another goroutine is running the hook
+// at that moment, in that goroutine right after). Hook calls never overlap
+// and keep the order of the changes, and a hook may call back into the Set
+// or the wrapped driver without deadlocking. No goroutine is started.
 //
 // # Tracing
 //

@@ -135,11 +135,14 @@ func WithFailureIf(f func(err error) bool) Option {
 
 // WithOnStateChange calls f after a circuit changes state, with the
 // operation, the key ("" for an operation's own circuit) and the two
-// states. f runs outside every lock of the breaker, in the goroutine of the
-// call (or of the [Set.Circuits] or [Set.State] query) that saw the change,
-// after the change took effect and before that call returns; calls of f
-// never overlap and come in the order of the changes. f may call back into
-// the Set or the wrapped driver. A nil f is ignored. Default: none.
+// states. f runs outside every lock of the breaker, after the change took
+// effect, in the goroutine of the call (or of the [Set.State],
+// [Set.Circuits] or [Set.ReportHealth] query) that saw the change, before
+// that call returns; if another goroutine is running f at that moment, that
+// goroutine makes the call instead, right after its own. So calls of f
+// never overlap and come in the order of the changes, and f may call back
+// into the Set or the wrapped driver. f delays the call that runs it: keep
+// it short. A nil f is ignored. Default: none.
 func WithOnStateChange(f func(op contract.Op, key string, from, to State)) Option {
 	return optionFunc(func(c *config) {
 		if f != nil {

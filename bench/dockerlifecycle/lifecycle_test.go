@@ -1,0 +1,174 @@
+package dockerlifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/dockerdriver"
+)
+
+const (
+	image   = "resilient-workload:latest"
+	session = "bench-lifecycle"
+	// The workload's sleep exits at once on SIGTERM, so stops are quick and
+	// the grace period is never used.
+	stopTimeout = 10
+)
+
+// config is what every variant creates: the contract's secure defaults with
+// small limits.
+func config() contract.ContainerConfig {
+	cfg := contract.NewContainerConfig(session, image)
+	cfg.Command = []string{"sleep", "1h"}
+	cfg.Resources = contract.ResourceLimits{CPU: 0.5, Memory: 64, Disk: 16, PIDs: 64}
+	return cfg
+}
+
+// needDaemon fails the benchmark when no daemon answers or the image is
+// missing.
+func needDaemon(b *testing.B, cli *client.Client) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx); err != nil {
+		b.Fatalf("no Docker daemon answers (%v): run scripts/provision.sh", err)
+	}
+	if _, err := cli.ImageInspect(ctx, image); err != nil {
+		b.Fatalf("image %s is missing (%v): run scripts/provision.sh", image, err)
+	}
+}
+
+func newClient(b *testing.B) *client.Client {
+	b.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cli.Close() })
+	needDaemon(b, cli)
+	return cli
+}
+
+func randomName() string {
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	return "bench-" + hex.EncodeToString(r[:])
+}
+
+// lifecycle runs one create, start, stop, remove per iteration, after one
+// untimed warm-up.
+func lifecycle(b *testing.B, once func(ctx context.Context) error) {
+	ctx := context.Background()
+	if err := once(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := once(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLifecycle(b *testing.B) {
+	b.Run("driver", func(b *testing.B) {
+		newClient(b) // checks the daemon
+		d, err := dockerdriver.New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { d.Close() })
+		cfg := config()
+		lifecycle(b, func(ctx context.Context) error {
+			c, err := d.CreateContainer(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if err := d.StartContainer(ctx, c.ID); err != nil {
+				return err
+			}
+			if err := d.StopContainer(ctx, c.ID, contract.StopOptions{Timeout: stopTimeout * time.Second}); err != nil {
+				return err
+			}
+			return d.RemoveContainer(ctx, c.ID)
+		})
+	})
+
+	b.Run("client", func(b *testing.B) {
+		cli := newClient(b)
+		cfg := config()
+		pids := cfg.Resources.PIDs
+		mem := cfg.Resources.Memory << 20
+		timeout := stopTimeout
+		cc := &container.Config{
+			Image:  cfg.Image,
+			Cmd:    cfg.Command,
+			User:   cfg.Security.User,
+			Labels: map[string]string{"io.resilientdriver.managed": "true", "io.resilientdriver.session": session},
+		}
+		hc := &container.HostConfig{
+			Resources: container.Resources{
+				NanoCPUs: int64(cfg.Resources.CPU * 1e9), Memory: mem, MemorySwap: mem, PidsLimit: &pids,
+			},
+			CapDrop:        []string{"ALL"},
+			SecurityOpt:    []string{"no-new-privileges:true"},
+			ReadonlyRootfs: true,
+			Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,noexec,size=" + strconv.FormatInt(cfg.Resources.Disk, 10) + "m,mode=1777"},
+		}
+		lifecycle(b, func(ctx context.Context) error {
+			c, err := cli.ContainerCreate(ctx, cc, hc, nil, nil, randomName())
+			if err != nil {
+				return err
+			}
+			if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+				return err
+			}
+			if err := cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+				return err
+			}
+			return cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		})
+	})
+
+	b.Run("cli", func(b *testing.B) {
+		newClient(b)
+		if _, err := exec.LookPath("docker"); err != nil {
+			b.Fatalf("the docker CLI is not on PATH: %v", err)
+		}
+		cfg := config()
+		docker := func(ctx context.Context, args ...string) error {
+			out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+			if err != nil {
+				b.Logf("docker %v: %s", args, out)
+			}
+			return err
+		}
+		lifecycle(b, func(ctx context.Context) error {
+			name := randomName()
+			err := docker(ctx, "create", "--name", name,
+				"--cpus", "0.5", "--memory", "64m", "--memory-swap", "64m", "--pids-limit", "64",
+				"--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--read-only",
+				"--tmpfs", "/tmp:rw,nosuid,nodev,noexec,size=16m,mode=1777", "--user", cfg.Security.User,
+				"--label", "io.resilientdriver.managed=true", "--label", "io.resilientdriver.session="+session,
+				cfg.Image, "sleep", "1h")
+			if err != nil {
+				return err
+			}
+			if err := docker(ctx, "start", name); err != nil {
+				return err
+			}
+			if err := docker(ctx, "stop", "-t", strconv.Itoa(stopTimeout), name); err != nil {
+				return err
+			}
+			return docker(ctx, "rm", "-f", "-v", name)
+		})
+	})
+}
