@@ -272,7 +272,9 @@ func (s *Set) reject(ctx context.Context, call *middleware.Call, c *circuit, ope
 	state := HalfOpen
 	if open {
 		state = Open
-		e.RetryAfter = max(time.Duration(c.openUntil.Load())-time.Since(s.epoch), 0)
+		// gobreaker half-opens strictly after the open timeout; one nanosecond more
+		// makes a retry that waits exactly RetryAfter a probe.
+		e.RetryAfter = max(time.Duration(c.openUntil.Load())-time.Since(s.epoch), 0) + time.Nanosecond
 		e.Message = "circuit open after backend failures"
 	} else {
 		e.Message = "circuit half-open, probe calls in flight"

@@ -128,23 +128,26 @@ func TestOpenTimeoutAndHalfOpen(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const timeout = 30 * time.Second
+				// The circuit half-opens strictly after the timeout, so
+				// RetryAfter is the time left plus one nanosecond.
+				const tick = time.Nanosecond
 				base := failing(contract.OpStartContainer, errStart)
 				set := breaker.NewSet(breaker.WithConsecutiveFailures(2), breaker.WithOpenTimeout(timeout))
 				d := set.Middleware()(base)
 
 				start(t, d, 2)
-				if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != timeout {
-					t.Errorf("RetryAfter just after opening = %v, want %v", de.RetryAfter, timeout)
+				if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != timeout+tick {
+					t.Errorf("RetryAfter just after opening = %v, want %v", de.RetryAfter, timeout+tick)
 				}
 				time.Sleep(10 * time.Second)
-				if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != timeout-10*time.Second {
-					t.Errorf("RetryAfter 10s after opening = %v, want %v", de.RetryAfter, timeout-10*time.Second)
+				if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != timeout-10*time.Second+tick {
+					t.Errorf("RetryAfter 10s after opening = %v, want %v", de.RetryAfter, timeout-10*time.Second+tick)
 				}
 				time.Sleep(timeout - 10*time.Second)
-				if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != 0 {
-					t.Errorf("RetryAfter at the timeout = %v, want 0", de.RetryAfter)
+				if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != tick {
+					t.Errorf("RetryAfter at the timeout = %v, want %v", de.RetryAfter, tick)
 				}
-				time.Sleep(time.Nanosecond)
+				time.Sleep(tick)
 				if got := set.State(contract.OpStartContainer, ""); got != breaker.HalfOpen {
 					t.Fatalf("after the open timeout State = %v, want half-open", got)
 				}
@@ -160,8 +163,8 @@ func TestOpenTimeoutAndHalfOpen(t *testing.T) {
 					t.Fatalf("after the probe State = %v, want %v", got, tt.wantState)
 				}
 				if tt.wantState == breaker.Open {
-					if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != timeout {
-						t.Errorf("RetryAfter after reopening = %v, want a full %v", de.RetryAfter, timeout)
+					if de := wantOpen(t, start(t, d, 1)); de.RetryAfter != timeout+tick {
+						t.Errorf("RetryAfter after reopening = %v, want a full %v", de.RetryAfter, timeout+tick)
 					}
 				}
 			})
