@@ -112,7 +112,7 @@ start_dockerd() {
 	mkdir -p "$(dirname "$DOCKERD_LOG")"
 	mark=0
 	[[ -f $DOCKERD_LOG ]] && mark=$(wc -l <"$DOCKERD_LOG")
-	log "starting dockerd $* (log: $DOCKERD_LOG)"
+	log "starting dockerd${*:+ $*} (log: $DOCKERD_LOG)"
 	# A pid file left by a dead daemon makes dockerd refuse to start.
 	if [[ -f $DOCKERD_PIDFILE ]] && ! dockerd_pid >/dev/null; then
 		rm -f "$DOCKERD_PIDFILE"
@@ -199,24 +199,22 @@ ensure_daemon() {
 }
 
 report_daemon() {
-	local info
-	info=$(docker info --format \
-		'server {{.ServerVersion}}, storage driver {{.Driver}}, cgroup v{{.CgroupVersion}} ({{.CgroupDriver}}), memory limit {{.MemoryLimit}}, pids limit {{.PidsLimit}}, cpu cfs quota {{.CPUCfsQuota}}' \
+	local out summary line
+	out=$(docker info --format \
+		'server {{.ServerVersion}}, storage driver {{.Driver}}, cgroup v{{.CgroupVersion}} ({{.CgroupDriver}}), memory limit {{.MemoryLimit}}, pids limit {{.PidsLimit}}, cpu cfs quota {{.CPUCfsQuota}}{{range .Warnings}}{{println}}{{.}}{{end}}' \
 		2>/dev/null) || die "docker info failed"
-	log "docker: $info"
+	summary=${out%%$'\n'*}
+	log "docker: $summary"
+	while IFS= read -r line; do
+		# The loopback TCP listener is intentional; skip its warning (and the
+		# indented continuation lines of multi-line warnings).
+		case $line in
+		'' | *'API is accessible on http://127.0.0.1:2375'* | ' '*) ;;
+		*) log "docker info: $line" ;;
+		esac
+	done < <(tail -n +2 <<<"$out")
 	if command -v curl >/dev/null 2>&1 && ! curl -fsS -m 2 -o /dev/null http://127.0.0.1:2375/_ping 2>/dev/null; then
 		log "note: nothing answers on tcp://127.0.0.1:2375; tests that proxy the TCP API cannot run"
-	fi
-	local warn
-	warn=$(docker info --format '{{range .Warnings}}{{println .}}{{end}}' 2>/dev/null || true)
-	if [[ -n $warn ]]; then
-		while IFS= read -r line; do
-			# The loopback TCP listener is intentional; skip its warning.
-			case $line in
-			'' | *'API is accessible on http://127.0.0.1:2375'* | '         '*) ;;
-			*) log "docker info: $line" ;;
-			esac
-		done <<<"$warn"
 	fi
 }
 
@@ -226,13 +224,15 @@ image_label() {
 
 build_images() {
 	command -v go >/dev/null 2>&1 || die "go is needed to build the workload image"
-	local work bin hash
+	local work bin hash arch
+	# Build for the daemon's architecture (e.g. arm64 under Docker Desktop).
+	arch=$(docker version --format '{{.Server.Arch}}' 2>/dev/null || true)
 	work=$(mktemp -d)
 	WORKDIR=$work
 	trap 'rm -rf "$WORKDIR"' EXIT
 	bin=$work/rootfs/workload
 	mkdir -p "$work/rootfs/tmp" "$work/rootfs/etc"
-	(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w -buildid=' \
+	(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=${arch:-$(go env GOARCH)} go build -trimpath -ldflags='-s -w -buildid=' \
 		-o "$bin" ./internal/workload) || die "building internal/workload failed"
 	hash=$(sha256sum "$bin" | cut -c1-64)
 	local old_latest old_health
