@@ -12,6 +12,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -69,12 +70,13 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 		if err == nil {
 			return d.finishCreate(ctx, s, resp)
 		}
-		if ctx.Err() != nil || attempt >= maxCreateAttempts {
+		if ctx.Err() != nil {
 			return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
 		}
+		again := attempt < maxCreateAttempts
 		switch {
 		case cerrdefs.IsNotFound(err) && mentions(err, "no such image"):
-			if d.cfg.pullPolicy != PullIfMissing || pulled {
+			if d.cfg.pullPolicy != PullIfMissing || pulled || !again {
 				return contract.ContainerInstance{}, newErr(o, contract.CodeConfiguration, "",
 					fmt.Sprintf("image %q is not present on the engine and the pull policy is %q", cfg.Image, d.cfg.pullPolicy), err)
 			}
@@ -93,7 +95,7 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			d.noQuota()
 			return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, "",
 				"the engine cannot enforce the disk limit on a writable root filesystem", err)
-		case cerrdefs.IsConflict(err) && mentions(err, "already in use"):
+		case again && cerrdefs.IsConflict(err) && mentions(err, "already in use"):
 			if key == "" {
 				s.name = d.containerName(cfg.SessionID, "") // a random name was taken
 				continue
@@ -156,6 +158,11 @@ func appliedDiff(s spec, c container.InspectResponse) string {
 	check(got.Tmpfs[tmpTarget] == want.Tmpfs[tmpTarget], "the size-limited /tmp")
 	check(got.StorageOpt["size"] == want.StorageOpt["size"], "the disk quota")
 	check(c.Config.User == s.config.User, "the user")
+	check(len(got.Mounts) == len(want.Mounts) && !slices.ContainsFunc(want.Mounts, func(m mount.Mount) bool {
+		return !slices.ContainsFunc(got.Mounts, func(g mount.Mount) bool {
+			return g.Target == m.Target && g.ReadOnly == m.ReadOnly && g.Type == m.Type
+		})
+	}), "the mounts and their read-only flags")
 	return strings.Join(diffs, ", ")
 }
 

@@ -186,6 +186,8 @@
 //	other deadline (cerrdefs.IsDeadlineExceeded)  TIMEOUT
 //	connection failed (client.IsErrConnectionFailed, net errors,
 //	  connection reset or refused, unexpected EOF)  NETWORK (retryable)
+//	not found (404) in a create          CONFIGURATION (a plugin or driver
+//	                                     it names is missing)
 //	not found (404)                      CONTAINER_, VOLUME_ or NETWORK_NOT_FOUND
 //	invalid parameter (400), not implemented  CONFIGURATION
 //	unauthorized (401)                   AUTHENTICATION

@@ -55,6 +55,15 @@ type opInfo struct {
 	fail contract.Code // code of a failure of the engine while doing op
 }
 
+// creates reports whether the op creates a resource.
+func (o opInfo) creates() bool {
+	switch o.fail {
+	case contract.CodeContainerCreation, contract.CodeVolumeCreation, contract.CodeNetworkCreation:
+		return true
+	}
+	return false
+}
+
 // The operations. fail is the op's own code; read operations that have
 // none use DRIVER_HEALTH.
 var (
@@ -101,12 +110,11 @@ func mapErr(ctx context.Context, o opInfo, id string, err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), cerrdefs.IsDeadlineExceeded(err):
 		return newErr(o, contract.CodeTimeout, id, "the engine did not answer in time", err)
-	case errors.Is(err, context.Canceled):
-		// Canceled although the caller's context is not: the request was
-		// cut by something else (e.g. a closed stream). Retrying may work.
-		return &contract.DriverError{Code: o.fail, Message: "request canceled", Retryable: true, Op: o.op, ID: id, Err: err}
 	case unreachable(err):
 		return newErr(o, contract.CodeNetwork, id, "cannot reach the Docker daemon", err)
+	case cerrdefs.IsNotFound(err) && o.creates():
+		// Something the new resource needs (a plugin, a driver) is missing.
+		return newErr(o, contract.CodeConfiguration, id, "the engine lacks something the request names", err)
 	case cerrdefs.IsNotFound(err):
 		return newErr(o, o.res.notFound(), id, o.res.String()+" not found", err)
 	case cerrdefs.IsInvalidArgument(err), cerrdefs.IsNotImplemented(err):

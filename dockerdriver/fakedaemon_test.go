@@ -258,3 +258,16 @@ func normalizedForPull(ref string) string {
 	}
 	return ref
 }
+
+func TestCreateWithMissingPlugin(t *testing.T) {
+	t.Parallel()
+	f := newFakeDaemon(t)
+	// No volume of that name (the fake answers 404 to unknown routes), and
+	// no such volume driver.
+	f.handle("POST /volumes/create", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 404, map[string]string{"message": `error looking up volume plugin nope: plugin "nope" not found`})
+	})
+	d := fakeDriver(t, f)
+	_, err := d.CreateVolume(context.Background(), contract.VolumeConfig{Name: "v1", Driver: "nope"})
+	wantCode(t, "missing volume plugin", err, contract.CodeConfiguration, false)
+}
