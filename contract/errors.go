@@ -3,8 +3,11 @@ package contract
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Code identifies a kind of driver error. The codes and their retryable
@@ -104,14 +107,17 @@ func NewError(code Code, op Op, id, message string, cause error) *DriverError {
 }
 
 // Error formats the error as "op id: message: cause", leaving out what is
-// unset.
+// unset. An ID longer than 128 bytes, or with a character that is not
+// printable (a newline, NUL, invalid UTF-8), is shown quoted in Go syntax
+// and cut to 64 bytes, so that an ID taken from the input cannot forge log
+// lines or blow up a message.
 func (e *DriverError) Error() string {
 	var b strings.Builder
 	if e.Op != "" {
 		b.WriteString(string(e.Op))
 		if e.ID != "" {
 			b.WriteString(" ")
-			b.WriteString(e.ID)
+			writeID(&b, e.ID)
 		}
 		b.WriteString(": ")
 	}
@@ -130,6 +136,33 @@ func (e *DriverError) Error() string {
 		}
 	}
 	return b.String()
+}
+
+// maxShownID is the longest ID Error writes as it is.
+const maxShownID = 128
+
+// writeID writes id as it is when it is short and printable, else quoted
+// and cut to half of maxShownID, at a rune boundary.
+func writeID(b *strings.Builder, id string) {
+	if len(id) <= maxShownID && utf8.ValidString(id) &&
+		strings.IndexFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		b.WriteString(id)
+		return
+	}
+	cut := id
+	if len(cut) > maxShownID/2 {
+		n := maxShownID / 2
+		for n > 0 && !utf8.RuneStart(cut[n]) {
+			n--
+		}
+		cut = cut[:n]
+	}
+	b.WriteString(strconv.Quote(cut))
+	if len(cut) < len(id) {
+		b.WriteString("...(")
+		b.WriteString(strconv.Itoa(len(id)))
+		b.WriteString(" bytes)")
+	}
 }
 
 // Unwrap returns the cause.

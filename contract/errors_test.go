@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,20 @@ func TestErrorMessage(t *testing.T) {
 			"ListContainers: cannot reach the engine at unix:///x: dial: refused"},
 		{&contract.DriverError{Code: contract.CodeTimeout}, "operation timed out"},
 		{&contract.DriverError{Code: "SOMETHING"}, "SOMETHING"},
+		// IDs come from the input: one that could forge a log line, or
+		// blow up the message, is quoted and cut.
+		{contract.NewError(contract.CodeContainerNotFound, contract.OpStartContainer, "abc\nlevel=error forged", "", nil),
+			`StartContainer "abc\nlevel=error forged": container not found`},
+		{contract.NewError(contract.CodeContainerNotFound, contract.OpStartContainer, "a\x00b", "", nil),
+			`StartContainer "a\x00b": container not found`},
+		{contract.NewError(contract.CodeContainerNotFound, contract.OpStartContainer, "\xff", "", nil),
+			`StartContainer "\xff": container not found`},
+		{contract.NewError(contract.CodeContainerNotFound, contract.OpStartContainer, strings.Repeat("a", 128), "", nil),
+			"StartContainer " + strings.Repeat("a", 128) + ": container not found"},
+		{contract.NewError(contract.CodeContainerNotFound, contract.OpStartContainer, strings.Repeat("a", 1<<16), "", nil),
+			`StartContainer "` + strings.Repeat("a", 64) + `"...(65536 bytes): container not found`},
+		{contract.NewError(contract.CodeContainerNotFound, contract.OpStartContainer, "名前", "", nil),
+			"StartContainer 名前: container not found"},
 	}
 	for _, tt := range tests {
 		if got := tt.give.Error(); got != tt.want {
