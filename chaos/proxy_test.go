@@ -104,6 +104,15 @@ type dropRule struct {
 
 var versionPrefix = regexp.MustCompile(`^/v[0-9]+\.[0-9]+/`)
 
+// apiPath returns the path of an API request without its version prefix:
+// "/v1.41/containers/json" becomes "/containers/json".
+func apiPath(p string) string {
+	if loc := versionPrefix.FindStringIndex(p); loc != nil {
+		return p[loc[1]-1:]
+	}
+	return p
+}
+
 func newHop(t testing.TB, upstream string) *hop {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -138,8 +147,7 @@ func newHop(t testing.TB, upstream string) *hop {
 }
 
 func (h *hop) serve(w http.ResponseWriter, r *http.Request, rp *httputil.ReverseProxy) {
-	path := "/" + versionPrefix.ReplaceAllString(r.URL.Path, "")
-	path = strings.Replace(path, "//", "/", 1)
+	path := apiPath(r.URL.Path)
 	rec := request{Method: r.Method, Path: path, Query: r.URL.Query(), At: time.Now()}
 	h.mu.Lock()
 	for _, d := range h.drops {
