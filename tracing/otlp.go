@@ -42,7 +42,15 @@ func (p *Providers) Options() []Option {
 
 // Shutdown flushes every span and measurement not yet exported, then shuts
 // both providers and their exporters down, within ctx. Only the first call
-// does anything; later calls return its result.
+// does anything; later calls return its result, which joins the trace and
+// the metric errors (a trace-only backend such as Jaeger refuses metrics:
+// set OTEL_METRICS_EXPORTER=none for it).
+//
+// The OTLP/HTTP exporters share one keep-alive transport of their own,
+// which keeps an idle connection to the collector open for up to 90s
+// after Shutdown; the exporters offer no way to close it without losing
+// the OTEL_EXPORTER_OTLP_*_CERTIFICATE and _TIMEOUT settings, so it is
+// left to expire.
 func (p *Providers) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() {
 		p.shutdownErr = errors.Join(p.TracerProvider.Shutdown(ctx), p.MeterProvider.Shutdown(ctx))
