@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/resilientdriver/resilient/contract"
 )
@@ -68,7 +69,12 @@ func New(opts ...Option) (*Driver, error) {
 		stops:   map[string]time.Time{},
 	}
 	if d.cli == nil {
-		copts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+		// The client traces its HTTP requests with the global provider by
+		// default, and those spans carry full URLs: filters with label
+		// values, container names. Spans belong to the tracing middleware,
+		// which exports only allowlisted attributes.
+		copts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation(),
+			client.WithTraceProvider(noop.NewTracerProvider())}
 		if cfg.host != "" {
 			copts = append(copts, client.WithHost(cfg.host))
 		}

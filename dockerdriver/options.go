@@ -146,7 +146,10 @@ func WithHost(host string) Option {
 // WithClient makes the driver use cli instead of making its own client. The
 // caller keeps ownership: [Driver.Close] does not close it. Give it
 // client.WithAPIVersionNegotiation() unless it pins a version the daemon
-// supports. A nil cli is ignored.
+// supports, and client.WithTraceProvider(noop.NewTracerProvider()): the
+// client's own HTTP spans carry full request URLs, label values in list
+// filters included, which the tracing middleware never exports. A nil cli
+// is ignored.
 func WithClient(cli *client.Client) Option {
 	return optionFunc(func(c *config) {
 		if cli != nil {
