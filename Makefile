@@ -1,17 +1,23 @@
 # The two commands that matter: `make demo` and `make test`.
-.PHONY: demo test chaos fuzz bench provision jaeger
+.PHONY: demo demo-traces test chaos fuzz bench provision jaeger
 
 # Runs one session on the local Docker daemon through resilient.Wrap.
 demo: provision
 	go run ./examples/quickstart
 
+# The demo with its trace sent to a local Jaeger (query API on :16686).
+demo-traces: provision jaeger
+	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_METRICS_EXPORTER=none \
+	OTEL_SERVICE_NAME=$${OTEL_SERVICE_NAME:-quickstart} go run ./examples/quickstart
+
 # Runs every test against a real Docker daemon and a real Jaeger.
 test:
 	scripts/test.sh
 
-# Fault-injection and load suites against the real daemon.
+# Fault-injection and load suites against the real daemon (module chaos/,
+# which keeps Toxiproxy out of the library's go.mod).
 chaos: provision
-	go test -race -count=1 -v -run 'Chaos|Load' -timeout 30m ./chaos/...
+	cd chaos && go test -race -count=1 -v -run 'Chaos|Load' -timeout 30m ./...
 
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeAndValidate$$' -fuzztime 60s ./contract
