@@ -179,7 +179,9 @@ func TestChaosResets(t *testing.T) {
 	// Each request gets a connection of its own, so that the toxicity,
 	// which Toxiproxy draws per connection, applies per request.
 	r := newRig(t, rigConfig{host: p.Host, noKeep: true, wrap: []resilient.Option{
-		quickRetry(retry.WithMaxAttempts(8)),
+		// About 45% of create attempts fail: 12 attempts leave a create
+		// failing in all of them a chance of 1 in 15,000.
+		quickRetry(retry.WithMaxAttempts(12)),
 		// A create takes two requests, so with 30% of them failing about
 		// half of the create attempts fail. The default circuit (5 in a
 		// row, or half of 20) is meant to open on that; these thresholds
@@ -432,6 +434,87 @@ func TestChaosResponseLost(t *testing.T) {
 		}
 	})
 
+	t.Run("container/cut-at-every-offset", func(t *testing.T) {
+		// The answers of a create (the create's, then the inspect's) cut
+		// after n bytes, for n across both: wherever the cut falls, the
+		// create succeeds through its retry and makes one container.
+		sid := newSession(t)
+		defer r.cleanupSession(sid)
+		cut := newRig(t, rigConfig{host: p.Host,
+			// Half of these creates fail once, which would open a circuit.
+			wrap:    []resilient.Option{quickRetry(), resilient.WithoutBreaker()},
+			onRetry: func(context.Context, retry.Info) { p.clearToxics() }})
+		if _, err := cut.d.HealthCheck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var offsets []int64
+		for n := int64(0); n < 400; n += 13 {
+			offsets = append(offsets, n)
+		}
+		for n := int64(400); n < 8000; n += 397 {
+			offsets = append(offsets, n)
+		}
+		outcomes := map[string]int{}
+		for _, n := range offsets {
+			osid := fmt.Sprintf("%s-%d", sid, n)
+			retries := cut.retries.Load()
+			p.toxic(t, "cut", "limit_data", "downstream", 1, map[string]int64{"bytes": n})
+			inst, err := cut.d.CreateContainer(ctx, smallConfig(osid))
+			p.clearToxics()
+			if err != nil {
+				t.Errorf("answer cut after %d bytes: CreateContainer: %v", n, err)
+				outcomes[codeOf(err)]++
+				cut.cleanupSession(osid)
+				continue
+			}
+			if cut.retries.Load() > retries {
+				outcomes["ok after a retry"]++
+			} else {
+				outcomes["ok at once"]++
+			}
+			checkOneContainer(t, ctx, osid, inst.ID)
+			if err := cut.d.RemoveContainer(ctx, inst.ID); err != nil {
+				t.Errorf("RemoveContainer: %v", err)
+			}
+		}
+		t.Logf("create answers cut at %d offsets from 0 to %d bytes: %v", len(offsets), offsets[len(offsets)-1], outcomes)
+	})
+
+	t.Run("remove", func(t *testing.T) {
+		// The daemon removes, the answer is lost: the retry finds nothing
+		// and the remove succeeds.
+		sid := newSession(t)
+		defer r.cleanupSession(sid)
+		inst, err := r.d.CreateContainer(ctx, smallConfig(sid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vol, err := r.d.CreateVolume(ctx, contract.VolumeConfig{Name: "chaos-rm-" + randHex(4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nw, err := r.d.CreateNetwork(ctx, contract.NetworkConfig{Name: "chaos-rm-" + randHex(4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			what   string
+			prefix string
+			remove func() error
+		}{
+			{"container", "/containers/", func() error { return r.d.RemoveContainer(ctx, inst.ID) }},
+			{"volume", "/volumes/", func() error { return r.d.RemoveVolume(ctx, vol.ID) }},
+			{"network", "/networks/", func() error { return r.d.RemoveNetwork(ctx, nw.ID) }},
+		} {
+			p.hop.reset()
+			p.hop.loseResponses(1, func(m, path string) bool { return m == http.MethodDelete && strings.HasPrefix(path, tt.prefix) })
+			if err := tt.remove(); err != nil {
+				t.Errorf("%s remove through a lost answer: %v", tt.what, err)
+			}
+			t.Logf("%s: %d requests, the DELETE's answer lost, remove succeeded", tt.what, len(p.hop.requests()))
+		}
+	})
+
 	t.Run("volume", func(t *testing.T) {
 		_ = newSession(t)
 		name := "chaos-lost-" + randHex(4)
@@ -503,4 +586,71 @@ func checkOneContainer(t testing.TB, ctx context.Context, sid, id string) {
 		}
 		t.Errorf("session %s has containers %v on the daemon; want exactly %s", sid, ids, id[:12])
 	}
+}
+
+// TestChaosDaemonHung makes the daemon accept connections and never
+// answer (Toxiproxy's timeout toxic without a timeout). Calls with a
+// deadline return at it with a TIMEOUT that is not retried; HealthCheck
+// with a deadline reports unhealthy. As the breaker documents, deadlines
+// the callers set are theirs, not failures of the daemon: the circuits
+// stay closed, and every call waits out its own deadline.
+func TestChaosDaemonHung(t *testing.T) {
+	const deadline = 500 * time.Millisecond
+	const slack = 150 * time.Millisecond
+	p := newDaemonPath(t)
+	r := newRig(t, rigConfig{host: p.Host, wrap: []resilient.Option{
+		quickRetry(), resilient.WithBreaker(breaker.WithConsecutiveFailures(3)),
+	}})
+	ctx := testCtx(t, 2*time.Minute)
+	if _, err := r.d.HealthCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sid := newSession(t)
+	p.toxic(t, "hang", "timeout", "downstream", 1, map[string]int64{"timeout": 0})
+
+	ops := []struct {
+		op contract.Op
+		do func(context.Context) error
+	}{
+		{contract.OpGetContainer, func(ctx context.Context) error { _, err := r.d.GetContainer(ctx, "0123456789ab"); return err }},
+		{contract.OpListContainers, func(ctx context.Context) error {
+			_, err := r.d.ListContainers(ctx, contract.ContainerFilter{SessionID: sid})
+			return err
+		}},
+		{contract.OpCreateContainer, func(ctx context.Context) error { _, err := r.d.CreateContainer(ctx, smallConfig(sid)); return err }},
+	}
+	for range 4 {
+		for _, oc := range ops {
+			cctx, cancel := context.WithTimeout(ctx, deadline)
+			start := time.Now()
+			err := oc.do(cctx)
+			d := time.Since(start)
+			cancel()
+			r.stats.observe(oc.op, d, err)
+			wantCode(t, string(oc.op)+" on a hung daemon", err, contract.CodeTimeout)
+			if contract.IsRetryable(err) {
+				t.Errorf("%s: a call past its own deadline is retryable: %v", oc.op, err)
+			}
+			if d > deadline+slack {
+				t.Errorf("%s returned after %v, deadline %v", oc.op, d, deadline)
+			}
+		}
+	}
+	hctx, cancel := context.WithTimeout(ctx, deadline)
+	start := time.Now()
+	h, err := r.d.HealthCheck(hctx)
+	hd := time.Since(start)
+	cancel()
+	if err != nil || h.Status != contract.Unhealthy {
+		t.Errorf("HealthCheck on a hung daemon = %+v, %v; want unhealthy", h, err)
+	}
+	t.Logf("HealthCheck on a hung daemon, %v deadline: %s after %v (%s)", deadline, h.Status, hd.Round(time.Millisecond), h.Error)
+	if n := len(r.circuits.list()); n != 0 {
+		t.Errorf("%d circuit changes on callers' deadlines: %s", n, r.circuits.summary())
+	}
+	p.clearToxics()
+	// Creates that timed out may have reached the daemon before it hung
+	// its answer; the session's cleanup removes them.
+	r.cleanupSession(sid)
+	r.report(t, fmt.Sprintf("a daemon that never answers; every call with a %v deadline", deadline))
 }
