@@ -27,9 +27,13 @@ if [[ -n $unformatted ]]; then
 fi
 go vet ./...
 (cd bench && go vet ./...)
+(cd chaos && go vet ./...)
 
 step "unit and integration tests (race detector)"
 go test -race -count=1 -timeout 45m ./...
+
+step "fault-injection, load and security suites (chaos module; after the rest, as it restarts dockerd)"
+(cd chaos && go test -race -count=1 -v -timeout 20m ./...)
 
 step "benchmarks compile and run once"
 (cd bench && go test -run '^$' -bench . -benchtime 1x ./... >/dev/null)
@@ -37,3 +41,5 @@ step "benchmarks compile and run once"
 step "fuzzing, a fixed short time per target"
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" "$1"; }
 fuzz ./contract FuzzDecodeAndValidate
+fuzz ./dockerdriver FuzzDemuxReader
+(cd chaos && fuzz . FuzzContainerIDs)
