@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
 
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/dockerdriver"
@@ -64,8 +65,8 @@ func TestCreateAppliesEveryField(t *testing.T) {
 	if !h.ReadonlyRootfs {
 		t.Error("ReadonlyRootfs = false, want true")
 	}
-	if !slices.Contains(h.SecurityOpt, "no-new-privileges:true") {
-		t.Errorf("SecurityOpt = %v, want no-new-privileges:true", h.SecurityOpt)
+	if !slices.Contains(h.SecurityOpt, "no-new-privileges=true") {
+		t.Errorf("SecurityOpt = %v, want no-new-privileges=true", h.SecurityOpt)
 	}
 	if !slices.Equal(h.CapDrop, []string{"ALL"}) || !slices.Equal(h.CapAdd, []string{"CAP_NET_BIND_SERVICE"}) {
 		t.Errorf("CapDrop/CapAdd = %v/%v, want [ALL]/[CAP_NET_BIND_SERVICE]", h.CapDrop, h.CapAdd)
@@ -667,6 +668,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		"disk policy": dockerdriver.WithDiskPolicy("ignore"),
 		"log limit":   dockerdriver.WithLogLimit(0),
 		"stop":        dockerdriver.WithDefaultStopTimeout(-time.Second),
+		"host":        dockerdriver.WithHost("no scheme"),
 	} {
 		d, err := dockerdriver.New(opt)
 		if err == nil {
@@ -686,4 +688,30 @@ func withOp(err error) error {
 		return &cp
 	}
 	return err
+}
+
+func TestWithClient(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := dockerdriver.New(dockerdriver.WithClient(cli), dockerdriver.WithHost("tcp://127.0.0.1:2375")); err == nil {
+		t.Error("New accepted both WithClient and WithHost")
+	}
+	d, err := dockerdriver.New(dockerdriver.WithClient(cli))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := d.HealthCheck(ctx); err != nil || h.Status != contract.Healthy {
+		t.Errorf("HealthCheck through the caller's client = %+v, %v", h, err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Ping(ctx); err != nil {
+		t.Errorf("Close broke the caller's client: %v", err)
+	}
 }

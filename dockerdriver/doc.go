@@ -62,7 +62,7 @@
 //	volumes[].readOnly      Mount.ReadOnly
 //	network                 HostConfig.NetworkMode; "" is the default bridge
 //	security.readOnly       HostConfig.ReadonlyRootfs
-//	security.noNewPrivileges HostConfig.SecurityOpt "no-new-privileges:true"
+//	security.noNewPrivileges HostConfig.SecurityOpt "no-new-privileges=true"
 //	security.user           Config.User; "" is the image's user
 //	security.capabilities   HostConfig.CapDrop and CapAdd, as "ALL" or "CAP_NAME"
 //

@@ -92,7 +92,7 @@ func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMo
 		h.NanoCPUs = int64(math.Round(cfg.Resources.CPU * 1e9))
 	}
 	if cfg.Security.NoNewPrivileges {
-		h.SecurityOpt = []string{"no-new-privileges:true"}
+		h.SecurityOpt = []string{"no-new-privileges=true"}
 	}
 	tmpTaken := false
 	for _, m := range cfg.Volumes {

@@ -163,7 +163,7 @@ func clientLifecycle(b *testing.B) func(context.Context) error {
 			NanoCPUs: int64(cfg.Resources.CPU * 1e9), Memory: mem, MemorySwap: mem, PidsLimit: &pids,
 		},
 		CapDrop:        []string{"ALL"},
-		SecurityOpt:    []string{"no-new-privileges:true"},
+		SecurityOpt:    []string{"no-new-privileges=true"},
 		ReadonlyRootfs: true,
 		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,noexec,size=" + strconv.FormatInt(cfg.Resources.Disk, 10) + "m,mode=1777"},
 	}
@@ -201,7 +201,7 @@ func cliLifecycle(b *testing.B) func(context.Context) error {
 		name := randomName()
 		err := docker(ctx, "create", "--name", name,
 			"--cpus", "0.5", "--memory", "64m", "--memory-swap", "64m", "--pids-limit", "64",
-			"--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--read-only",
+			"--cap-drop", "ALL", "--security-opt", "no-new-privileges=true", "--read-only",
 			"--tmpfs", "/tmp:rw,nosuid,nodev,noexec,size=16m,mode=1777", "--user", cfg.Security.User,
 			"--label", "io.resilientdriver.managed=true", "--label", "io.resilientdriver.session="+session,
 			cfg.Image, "sleep", "1h")
