@@ -343,6 +343,12 @@ func (d *Driver) StartContainer(ctx context.Context, id string) error {
 			}
 			return newErr(o, contract.CodeConfiguration, id, "something the container needs is missing", err)
 		}
+		if cerrdefs.IsPermissionDenied(err) && mentions(err, "already exists in network") {
+			// dockerd answers 403 when a start it was stopped in the middle
+			// of left the container's endpoint behind; its restart removes
+			// stale endpoints, so this is no authorization problem.
+			return newErr(o, contract.CodeContainerStart, id, "the engine still holds a network endpoint of an interrupted start", err)
+		}
 		return mapErr(ctx, o, id, err)
 	}
 	return nil

@@ -220,6 +220,8 @@
 //	  CPUs than it has)                  RESOURCE_LIMIT
 //	name taken by another create         CONTAINER_CREATION, not retryable
 //	volume or network name taken         VOLUME_ or NETWORK_CREATION, not retryable
+//	start refused (403) for a network endpoint an interrupted start left
+//	  behind (dockerd stopped mid-start) CONTAINER_START (retryable)
 //	volume in use                        VOLUME_REMOVE
 //	network in use                       NETWORK_REMOVE
 //
