@@ -145,7 +145,9 @@ func TestSecurityDefaults(t *testing.T) {
 	}{
 		{"Config.User is 65534:65534", c.Config.User == contract.DefaultUser, c.Config.User},
 		{"HostConfig.ReadonlyRootfs", hc.ReadonlyRootfs, hc.ReadonlyRootfs},
-		{"HostConfig.SecurityOpt has no-new-privileges", slices.Contains(hc.SecurityOpt, "no-new-privileges:true"), hc.SecurityOpt},
+		{"HostConfig.SecurityOpt has no-new-privileges", slices.ContainsFunc(hc.SecurityOpt, func(o string) bool {
+			return o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
+		}), hc.SecurityOpt},
 		{"HostConfig.CapDrop is ALL", slices.Equal(hc.CapDrop, []string{"ALL"}), hc.CapDrop},
 		{"HostConfig.CapAdd is empty", len(hc.CapAdd) == 0, hc.CapAdd},
 		{"not privileged", !hc.Privileged, hc.Privileged},
