@@ -72,7 +72,7 @@ func run(m *testing.M) int {
 	code := m.Run()
 	docker.Close()
 	if code == 0 {
-		if err := goleak.Find(toxiproxyStubs); err != nil {
+		if err := goleak.Find(toxiproxyLinks...); err != nil {
 			fmt.Fprintf(os.Stderr, "chaos: goroutines leaked: %v\n", err)
 			code = 1
 		}
@@ -80,13 +80,17 @@ func run(m *testing.M) int {
 	return code
 }
 
-// toxiproxyStubs ignores Toxiproxy's toxic stubs. When a connection
-// through a proxy ends while a toxic holds data (a latency toxic, say),
-// Toxiproxy's writer for that link exits and the stub stays blocked on
-// sending the held chunk; Toxiproxy never reclaims it. Those goroutines
-// belong to the fault injector, not to the library under test, whose
-// goroutines are still all checked.
-var toxiproxyStubs = goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*ToxicStub).Run")
+// toxiproxyLinks ignores the goroutines of Toxiproxy's links. When a
+// connection through a proxy ends while a toxic holds data (a latency
+// toxic, say), the link's writer exits and the toxic's stub, or the
+// link's reader behind it, stays blocked on a channel send; Toxiproxy
+// never reclaims them. They belong to the fault injector, not to the
+// library under test, whose goroutines are all still checked.
+var toxiproxyLinks = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*ToxicStub).Run"),
+	goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2.(*ToxicLink).read"),
+	goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2.(*ToxicLink).write"),
+}
 
 func checkDaemon() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
