@@ -306,4 +306,3 @@ func checkQuery(method, p, raw string) string {
 	}
 	return ""
 }
-
