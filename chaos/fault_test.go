@@ -131,8 +131,8 @@ func TestChaosLatency(t *testing.T) {
 	})
 
 	t.Run("deadline-with-backoff", func(t *testing.T) {
-		// Every connection is reset at once, and the retry waits 250ms,
-		// then 500ms. With a 300ms deadline the layer makes the one retry
+		// Every connection is reset at once, and the retry waits 200ms,
+		// then 400ms. With a 300ms deadline the layer makes the one retry
 		// that fits and gives up before the deadline instead of sleeping
 		// past it.
 		const deadline = 300 * time.Millisecond
@@ -140,7 +140,7 @@ func TestChaosLatency(t *testing.T) {
 		p.toxic(t, "reset", "reset_peer", "upstream", 1, map[string]int64{"timeout": 0})
 		defer p.clearToxics()
 		rr := newRig(t, rigConfig{host: p.Host, noKeep: true, wrap: []resilient.Option{
-			resilient.WithRetry(retry.WithInitialInterval(250*time.Millisecond), retry.WithJitter(0), retry.WithMaxAttempts(5)),
+			resilient.WithRetry(retry.WithInitialInterval(200*time.Millisecond), retry.WithJitter(0), retry.WithMaxAttempts(5)),
 			resilient.WithoutBreaker(), // this is about the retry layer alone
 		}})
 		st := newStats()
@@ -165,7 +165,7 @@ func TestChaosLatency(t *testing.T) {
 		}
 		var b strings.Builder
 		st.table(&b, rr.attempts)
-		t.Logf("GetContainer, every connection reset, waits 250ms then 500ms, %v deadline:\n%s", deadline, b.String())
+		t.Logf("GetContainer, every connection reset, waits 200ms then 400ms, %v deadline:\n%s", deadline, b.String())
 	})
 }
 

@@ -22,11 +22,11 @@ import (
 func TestLoadSessions(t *testing.T) {
 	t.Run("queued", func(t *testing.T) {
 		// Limits that make every session wait its turn: 20 calls/s, 8 in
-		// flight, and callers that wait up to 30s for a slot and retry
-		// for up to a minute.
-		loadSessions(t, "20 calls/s (burst 10), 8 in flight, waits up to 30s, retries for up to 60s", true,
-			resilient.WithRateLimit(20, 10, ratelimit.WithMaxConcurrent(8), ratelimit.WithMaxWait(30*time.Second)),
-			resilient.WithRetry(retry.WithMaxElapsedTime(time.Minute)))
+		// flight, and callers that wait up to a minute for a slot and
+		// retry for up to two.
+		loadSessions(t, "20 calls/s (burst 10), 8 in flight, waits up to 60s, retries for up to 2m", true,
+			resilient.WithRateLimit(20, 10, ratelimit.WithMaxConcurrent(8), ratelimit.WithMaxWait(time.Minute)),
+			resilient.WithRetry(retry.WithMaxElapsedTime(2*time.Minute)))
 	})
 	t.Run("defaults", func(t *testing.T) {
 		// resilient.Wrap's defaults: 50 calls/s (burst 25), 16 in flight,
