@@ -85,7 +85,7 @@ type Set struct {
 	cfg   config
 	epoch time.Time // origin of openUntil
 
-	ops [numOps]*circuit // by opIndex; nil for HealthCheck; read-only after NewSet
+	ops [contract.NumOps]*circuit // by Op.Index; nil for HealthCheck; read-only after NewSet
 
 	mu    sync.RWMutex
 	keyed map[circuitKey]*circuit
@@ -119,7 +119,7 @@ func NewSet(opts ...Option) *Set {
 		keyed: make(map[circuitKey]*circuit),
 	}
 	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
-		if i := opIndex(op); i >= 0 && op != contract.OpHealthCheck {
+		if i := op.Index(); i >= 0 && op != contract.OpHealthCheck {
 			s.ops[i] = s.newCircuit(op, "")
 		}
 	}
@@ -155,14 +155,14 @@ func (s *Set) newCircuit(op contract.Op, key string) *circuit {
 
 // own returns op's own circuit, nil for an operation without one.
 func (s *Set) own(op contract.Op) *circuit {
-	if i := opIndex(op); i >= 0 {
+	if i := op.Index(); i >= 0 {
 		return s.ops[i]
 	}
 	return nil
 }
 
 // circuit returns the circuit of call, creating a keyed one on first use.
-// An operation unknown to opIndex gets a circuit in the keyed map.
+// An operation unknown to Op.Index gets a circuit in the keyed map.
 func (s *Set) circuit(call *middleware.Call) *circuit {
 	c := s.own(call.Op)
 	key := ""
@@ -348,7 +348,7 @@ func (s *Set) State(op contract.Op, key string) State {
 // passed is reported HalfOpen.
 func (s *Set) Circuits() []Circuit {
 	s.mu.RLock()
-	cs := make([]*circuit, 0, numOps+len(s.keyed))
+	cs := make([]*circuit, 0, contract.NumOps+len(s.keyed))
 	for _, c := range s.keyed {
 		cs = append(cs, c)
 	}

@@ -192,3 +192,23 @@ func TestOps(t *testing.T) {
 		}
 	}
 }
+
+func TestOpIndex(t *testing.T) {
+	seen := map[int]contract.Op{}
+	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
+		i := op.Index()
+		if i < 0 || i >= contract.NumOps {
+			t.Errorf("%s.Index() = %d, want in [0, %d)", op, i, contract.NumOps)
+		}
+		if other, dup := seen[i]; dup {
+			t.Errorf("%s and %s share index %d", op, other, i)
+		}
+		seen[i] = op
+	}
+	if len(seen) != contract.NumOps {
+		t.Errorf("%d indexed operations, NumOps = %d", len(seen), contract.NumOps)
+	}
+	if got := contract.Op("Other").Index(); got != -1 {
+		t.Errorf("unknown op Index() = %d, want -1", got)
+	}
+}

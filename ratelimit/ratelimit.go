@@ -37,7 +37,7 @@ func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
 			continue
 		}
 		limited = true
-		if i := opIndex(op); i >= 0 {
+		if i := op.Index(); i >= 0 {
 			l.ops[i] = lim
 		} else {
 			if l.other == nil {
@@ -73,8 +73,8 @@ func newBucket(op contract.Op, limit rate.Limit, burst int) *rate.Limiter {
 
 type limiter struct {
 	all     *rate.Limiter                 // overall bucket, nil for none
-	ops     [numOps]*rate.Limiter         // per-operation buckets by opIndex; read-only
-	other   map[contract.Op]*rate.Limiter // buckets of operations opIndex does not know
+	ops     [contract.NumOps]*rate.Limiter         // per-operation buckets by Op.Index; read-only
+	other   map[contract.Op]*rate.Limiter // buckets of operations Op.Index does not know
 	slots   chan struct{}                 // concurrency slots, nil for no cap
 	maxWait time.Duration
 }
@@ -84,7 +84,7 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 		return next(ctx)
 	}
 	var op *rate.Limiter
-	if i := opIndex(call.Op); i >= 0 {
+	if i := call.Op.Index(); i >= 0 {
 		op = l.ops[i]
 	} else {
 		op = l.other[call.Op]
