@@ -72,10 +72,10 @@ func newBucket(op contract.Op, limit rate.Limit, burst int) *rate.Limiter {
 }
 
 type limiter struct {
-	all     *rate.Limiter                 // overall bucket, nil for none
-	ops     [contract.NumOps]*rate.Limiter         // per-operation buckets by Op.Index; read-only
-	other   map[contract.Op]*rate.Limiter // buckets of operations Op.Index does not know
-	slots   chan struct{}                 // concurrency slots, nil for no cap
+	all     *rate.Limiter                  // overall bucket, nil for none
+	ops     [contract.NumOps]*rate.Limiter // per-operation buckets by Op.Index; read-only
+	other   map[contract.Op]*rate.Limiter  // buckets of operations Op.Index does not know
+	slots   chan struct{}                  // concurrency slots, nil for no cap
 	maxWait time.Duration
 }
 
