@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -278,8 +279,31 @@ func TestChaosDaemonDown(t *testing.T) {
 		}},
 	}
 
+	// A log stream open when the daemon goes away ends with an error.
+	streamer, ok := r.d.(contract.LogStreamer)
+	if !ok {
+		t.Fatal("resilient.Wrap lost contract.LogStreamer")
+	}
+	stream, err := streamer.StreamContainerLogs(ctx, inst.ID, contract.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	streamEnd := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stream)
+		streamEnd <- err
+	}()
+
 	downAt := time.Now()
 	p.down()
+	select {
+	case err := <-streamEnd:
+		wantCode(t, "a log stream cut by the outage", err, contract.CodeNetwork)
+		t.Logf("open log stream ended %v after the daemon went down: %v", time.Since(downAt).Round(time.Millisecond), err)
+	case <-time.After(5 * time.Second):
+		t.Errorf("a log stream still reads 5s after the daemon went down")
+	}
 	openedAt := map[contract.Op]time.Time{}
 	for _, oc := range ops {
 		before := r.attemptsOf(oc.op)
