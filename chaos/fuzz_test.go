@@ -139,6 +139,7 @@ func FuzzContainerIDs(f *testing.F) {
 	for _, s := range idSeeds {
 		f.Add(s)
 	}
+	f.Cleanup(func() { assertNothingLeft(f) })
 	mem := resilient.Wrap(memdriver.New(), resilient.WithoutRateLimit())
 	guard := newPathGuard()
 	cli, err := client.NewClientWithOpts(client.WithHost("tcp://"+daemonTCP),
