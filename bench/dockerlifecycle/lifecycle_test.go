@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -55,6 +56,16 @@ func newClient(b *testing.B) *client.Client {
 	}
 	b.Cleanup(func() { cli.Close() })
 	needDaemon(b, cli)
+	// A lifecycle cut short by an error leaves its container: remove every
+	// container of the benchmark's session when done.
+	b.Cleanup(func() {
+		ctx := context.Background()
+		list, _ := cli.ContainerList(ctx, container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", "io.resilientdriver.session="+session))})
+		for _, c := range list {
+			_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+	})
 	return cli
 }
 
