@@ -32,6 +32,10 @@ go vet ./...
 step "unit and integration tests (race detector)"
 go test -race -count=1 -timeout 45m ./...
 
+step "zero allocations on the success path (without -race, under which sync.Pool drops items)"
+go test -count=1 -run 'Alloc' ./...
+(cd bench && go test -count=1 -run 'Alloc' .)
+
 step "fault-injection, load and security suites (chaos module; after the rest, as it restarts dockerd)"
 (cd chaos && go test -race -count=1 -v -timeout 20m ./...)
 
