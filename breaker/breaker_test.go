@@ -77,7 +77,7 @@ func TestOpensAfterConsecutiveFailures(t *testing.T) {
 			if de.Op != contract.OpStartContainer || de.ID != "c1" {
 				t.Errorf("Op, ID = %q, %q; want StartContainer, c1", de.Op, de.ID)
 			}
-			if got := base.count(contract.OpStartContainer); got != tt.give {
+			if got := base.Calls(contract.OpStartContainer); got != tt.give {
 				t.Errorf("driver saw %d calls, want %d: an open circuit must not call it", got, tt.give)
 			}
 			if got := set.State(contract.OpStartContainer, ""); got != breaker.Open {
@@ -151,11 +151,11 @@ func TestOpenTimeoutAndHalfOpen(t *testing.T) {
 				if got := set.State(contract.OpStartContainer, ""); got != breaker.HalfOpen {
 					t.Fatalf("after the open timeout State = %v, want half-open", got)
 				}
-				if got := base.count(contract.OpStartContainer); got != 2 {
+				if got := base.Calls(contract.OpStartContainer); got != 2 {
 					t.Fatalf("driver saw %d calls while open, want 2", got)
 				}
 
-				base.setFn(func(context.Context, contract.Op) error { return tt.probe })
+				base.SetFunc(func(context.Context, contract.Op) error { return tt.probe })
 				if err := start(t, d, 1); err != tt.probe {
 					t.Fatalf("probe err = %v, want the driver's %v", err, tt.probe)
 				}
@@ -182,7 +182,7 @@ func TestHalfOpenLimitsProbes(t *testing.T) {
 
 		release := make(chan struct{})
 		var inFlight, peak atomic.Int32
-		base.setFn(func(context.Context, contract.Op) error {
+		base.SetFunc(func(context.Context, contract.Op) error {
 			n := inFlight.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
@@ -239,7 +239,7 @@ func TestFailureRatio(t *testing.T) {
 
 		// Below the ratio it stays closed.
 		n.Store(0)
-		base.setFn(func(context.Context, contract.Op) error {
+		base.SetFunc(func(context.Context, contract.Op) error {
 			if n.Add(1)%3 == 0 {
 				return errStart
 			}
@@ -395,7 +395,7 @@ func TestFailureIf(t *testing.T) {
 	if got := set.State(contract.OpStartContainer, ""); got != breaker.Closed {
 		t.Fatalf("State = %v, want closed", got)
 	}
-	base.setFn(func(context.Context, contract.Op) error {
+	base.SetFunc(func(context.Context, contract.Op) error {
 		return contract.NewError(contract.CodeTimeout, "", "", "", nil)
 	})
 	start(t, d, 1)
@@ -424,7 +424,7 @@ func TestPanicCountsAsFailure(t *testing.T) {
 func TestPerKey(t *testing.T) {
 	errCreate := contract.NewError(contract.CodeContainerCreation, contract.OpCreateContainer, "", "", nil)
 	base := newStub(nil)
-	base.setFn(func(context.Context, contract.Op) error { return nil })
+	base.SetFunc(func(context.Context, contract.Op) error { return nil })
 	set := breaker.NewSet(breaker.WithKey(breaker.KeyImage), breaker.WithKey(nil), breaker.WithConsecutiveFailures(2))
 	d := set.Middleware()(base)
 	create := func(image string) error {
@@ -433,7 +433,7 @@ func TestPerKey(t *testing.T) {
 	}
 	var bad atomic.Bool
 	bad.Store(true)
-	base.setFn(func(context.Context, contract.Op) error {
+	base.SetFunc(func(context.Context, contract.Op) error {
 		if bad.Load() {
 			return errCreate
 		}
@@ -546,7 +546,7 @@ func TestHealthCheckPassesAndReportsCircuits(t *testing.T) {
 				t.Fatalf("HealthCheck err = %v, want the driver's", err)
 			}
 		}
-		if got := base.count(contract.OpHealthCheck); got != 12 {
+		if got := base.Calls(contract.OpHealthCheck); got != 12 {
 			t.Errorf("driver saw %d health checks, want 12", got)
 		}
 		if got := set.State(contract.OpHealthCheck, ""); got != breaker.Closed {
@@ -555,7 +555,7 @@ func TestHealthCheckPassesAndReportsCircuits(t *testing.T) {
 
 		// A successful probe closes StartContainer; only the image is left.
 		healthErr.Store(nil)
-		base.setFn(nil)
+		base.SetFunc(nil)
 		start(t, d, 1)
 		h, _ = d.HealthCheck(t.Context())
 		if want := "circuit half-open: CreateContainer[alpine:3]"; h.Error != want {
@@ -603,7 +603,7 @@ func TestHookCannotDeadlock(t *testing.T) {
 
 		start(t, d, 1) // closed -> open
 		time.Sleep(breaker.DefaultOpenTimeout + time.Second)
-		base.setFn(nil)
+		base.SetFunc(nil)
 		start(t, d, 1) // open -> half-open -> closed
 		want := []change{
 			{contract.OpStartContainer, breaker.Closed, breaker.Open, breaker.Open},

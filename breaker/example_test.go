@@ -26,7 +26,7 @@ func Example() {
 			fmt.Println("retry after", contract.RetryAfter(err).Round(time.Second))
 		}
 	}
-	fmt.Println("driver calls:", base.count(contract.OpStartContainer))
+	fmt.Println("driver calls:", base.Calls(contract.OpStartContainer))
 	// Output:
 	// StartContainer: container engine unreachable
 	// StartContainer: container engine unreachable

@@ -113,7 +113,7 @@ func TestBurst(t *testing.T) {
 		if err := start(t.Context(), d); err != nil {
 			t.Fatalf("after a second: %v", err)
 		}
-		if got := base.count(contract.OpStartContainer); got != 6 {
+		if got := base.Calls(contract.OpStartContainer); got != 6 {
 			t.Errorf("driver saw %d calls, want 6", got)
 		}
 	})
@@ -319,7 +319,7 @@ func TestSlotWaitBounded(t *testing.T) {
 			if de.RetryAfter != 0 {
 				t.Errorf("RetryAfter = %v, want 0 for a slot", de.RetryAfter)
 			}
-			if base.count(contract.OpStartContainer) != 0 {
+			if base.Calls(contract.OpStartContainer) != 0 {
 				t.Error("refused call reached the driver")
 			}
 			close(release)
@@ -381,7 +381,7 @@ func TestCancellation(t *testing.T) {
 				if got := time.Since(t0); got != time.Second {
 					t.Errorf("returned after %v, want 1s, when the context ended", got)
 				}
-				if got := base.count(contract.OpStartContainer); got != map[bool]int{true: 0, false: 1}[tt.slot] {
+				if got := base.Calls(contract.OpStartContainer); got != map[bool]int{true: 0, false: 1}[tt.slot] {
 					t.Errorf("driver saw %d starts: the canceled call reached it", got)
 				}
 				if !tt.slot {
