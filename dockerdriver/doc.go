@@ -211,7 +211,8 @@
 //	resource without the managed label   the resource's NOT_FOUND
 //	image missing, pull policy never     CONFIGURATION
 //	image the registry does not have     CONFIGURATION
-//	registry refused credentials         AUTHENTICATION
+//	registry refused credentials, or
+//	  asked for some and none were given AUTHENTICATION
 //	registry denied access               AUTHORIZATION
 //	network of the config missing        NETWORK_NOT_FOUND (asked before the
 //	                                     create; at start if it went since)

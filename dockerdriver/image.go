@@ -59,7 +59,8 @@ func (d *Driver) pull(ctx context.Context, o opInfo, ref string) error {
 }
 
 // pullErr maps a failed pull: an image the registry does not have is a
-// CONFIGURATION error, refused credentials AUTHENTICATION, refused access
+// CONFIGURATION error, refused or missing credentials (a registry that asks
+// for basic auth when none were given for it) AUTHENTICATION, refused access
 // AUTHORIZATION; anything else is mapped as usual (a registry that cannot be
 // reached gives a retryable CONTAINER_CREATION).
 func pullErr(ctx context.Context, o opInfo, ref string, err error) error {
@@ -68,7 +69,8 @@ func pullErr(ctx context.Context, o opInfo, ref string, err error) error {
 	}
 	msg := strings.ToLower(err.Error())
 	switch {
-	case cerrdefs.IsUnauthorized(err), strings.Contains(msg, "unauthorized"), strings.Contains(msg, "authentication required"):
+	case cerrdefs.IsUnauthorized(err), strings.Contains(msg, "unauthorized"), strings.Contains(msg, "authentication required"),
+		strings.Contains(msg, "no basic auth credentials"):
 		return newErr(o, contract.CodeAuthentication, "", fmt.Sprintf("the registry refused the credentials for %q", ref), err)
 	case cerrdefs.IsNotFound(err), strings.Contains(msg, "manifest unknown"), strings.Contains(msg, "not found"),
 		strings.Contains(msg, "repository does not exist"):
