@@ -15,6 +15,7 @@ step "provision: Docker daemon and workload images"
 scripts/provision.sh
 step "provision: Jaeger"
 scripts/jaeger.sh
+scripts/registry.sh
 
 export RESILIENT_JAEGER_QUERY=${RESILIENT_JAEGER_QUERY:-http://127.0.0.1:16686}
 export RESILIENT_OTLP_ENDPOINT=${RESILIENT_OTLP_ENDPOINT:-http://127.0.0.1:4317}
