@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -91,6 +94,8 @@ type Set struct {
 	keyed map[circuitKey]*circuit
 
 	hooks hookQueue
+
+	circuits metric.Int64UpDownCounter // resilient.breaker.circuits
 }
 
 type circuitKey struct {
@@ -109,6 +114,8 @@ type circuit struct {
 	openUntil atomic.Int64  // since Set.epoch, when it last opened plus the open timeout
 	changes   atomic.Uint64 // number of state changes
 	last      atomic.Uint32 // last change: from<<8 | to
+
+	attrs [Open + 1]metric.AddOption // attributes of resilient.breaker.circuits by State
 }
 
 // NewSet returns a Set of closed circuits configured by opts.
@@ -118,6 +125,7 @@ func NewSet(opts ...Option) *Set {
 		epoch: time.Now(),
 		keyed: make(map[circuitKey]*circuit),
 	}
+	s.circuits = newCircuitsCounter(s.cfg.meterProvider)
 	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
 		if i := op.Index(); i >= 0 && op != contract.OpHealthCheck {
 			s.ops[i] = s.newCircuit(op, "")
@@ -132,8 +140,42 @@ func (s *Set) Middleware() middleware.Middleware {
 	return middleware.Intercept(s.intercept)
 }
 
+// Metric of the Set: the number of circuits by operation, key and state.
+const (
+	// ScopeName is the instrumentation scope of the Set's meter.
+	ScopeName = "github.com/resilientdriver/resilient/breaker"
+
+	metricCircuits = "resilient.breaker.circuits"
+)
+
+func newCircuitsCounter(mp metric.MeterProvider) metric.Int64UpDownCounter {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	ctr, err := mp.Meter(ScopeName).Int64UpDownCounter(metricCircuits,
+		metric.WithDescription("Circuits by operation and state"),
+		metric.WithUnit("{circuit}"))
+	if err != nil {
+		otel.Handle(err)
+	}
+	if ctr == nil { // a meter that returns nil with its error must not break calls
+		ctr = noop.Int64UpDownCounter{}
+	}
+	return ctr
+}
+
 func (s *Set) newCircuit(op contract.Op, key string) *circuit {
 	c := &circuit{op: op, key: key}
+	for st := Closed; st <= Open; st++ {
+		kvs := []attribute.KeyValue{
+			attribute.String("resilient.op", string(op)),
+			attribute.String("breaker.state", st.String()),
+		}
+		if key != "" {
+			kvs = append(kvs, attribute.String("breaker.key", key))
+		}
+		c.attrs[st] = metric.WithAttributeSet(attribute.NewSet(kvs...))
+	}
 	st := gobreaker.Settings{
 		Name:         Circuit{Op: op, Key: key}.String(),
 		MaxRequests:  s.cfg.halfOpen,
@@ -150,6 +192,7 @@ func (s *Set) newCircuit(op contract.Op, key string) *circuit {
 		st.BucketPeriod = st.Interval / 10
 	}
 	c.cb = gobreaker.NewCircuitBreaker[struct{}](st)
+	s.circuits.Add(context.Background(), 1, c.attrs[Closed])
 	return c
 }
 
@@ -312,8 +355,13 @@ func traceChange(ctx context.Context, c *circuit) {
 }
 
 // onChange runs under c's gobreaker mutex: it records and queues, and calls
-// nothing of the user's.
+// nothing of the user's. It also moves c in resilient.breaker.circuits, here
+// under that mutex, so that a circuit's changes are measured in the order
+// they happen; a synchronous Add does not wait for readers or exporters.
 func (s *Set) onChange(c *circuit, from, to State) {
+	ctx := context.Background()
+	s.circuits.Add(ctx, -1, c.attrs[from])
+	s.circuits.Add(ctx, 1, c.attrs[to])
 	if to == Open {
 		c.openUntil.Store(int64(time.Since(s.epoch) + s.cfg.openTimeout))
 	}

@@ -97,6 +97,26 @@
 // breaker.to, breaker.key). The package uses only the OpenTelemetry trace
 // API; without a span it does nothing.
 //
+// # Metrics
+//
+// A Set records, on a meter named [ScopeName] of the provider of
+// [WithMeterProvider] (default otel.GetMeterProvider() when [NewSet] runs),
+// one instrument, created once per Set through the OpenTelemetry metric
+// API:
+//
+//	resilient.breaker.circuits  up-down counter, {circuit}: circuits by
+//	                            resilient.op and breaker.state ("closed",
+//	                            "half-open", "open"), plus breaker.key for
+//	                            a circuit of a key (WithKey)
+//
+// A circuit adds one to "closed" when it is created (the operations' own
+// circuits in NewSet, a keyed one on its key's first call), and each state
+// change moves it from one state to the other, measured when gobreaker
+// announces the change, in the order of the changes. Like [Set.State], an
+// open circuit whose timeout has passed counts as open until a call or a
+// query of the Set finds it half-open. The counter is synchronous, so a
+// provider does not keep the Set alive; the success path records nothing.
+//
 // # Order
 //
 // Inside a retry middleware, as resilient.Wrap places it, every attempt

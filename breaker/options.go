@@ -3,6 +3,8 @@ package breaker
 import (
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/middleware"
 )
@@ -38,6 +40,7 @@ type config struct {
 	key           func(*middleware.Call) string
 	failureIf     func(error) bool
 	onStateChange func(op contract.Op, key string, from, to State)
+	meterProvider metric.MeterProvider // nil: otel.GetMeterProvider() at NewSet
 }
 
 func newConfig(opts []Option) config {
@@ -147,6 +150,19 @@ func WithOnStateChange(f func(op contract.Op, key string, from, to State)) Optio
 	return optionFunc(func(c *config) {
 		if f != nil {
 			c.onStateChange = f
+		}
+	})
+}
+
+// WithMeterProvider sets the provider of the meter on which the Set records
+// the resilient.breaker.circuits metric (see the package documentation).
+// The default, and what a nil provider means, is the global provider of
+// otel.GetMeterProvider at the time [NewSet] (or [New]) runs. To turn the
+// metric off, pass go.opentelemetry.io/otel/metric/noop.NewMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp != nil {
+			c.meterProvider = mp
 		}
 	})
 }

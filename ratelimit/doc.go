@@ -51,7 +51,22 @@
 // that waited adds the event "ratelimit.wait" with the time waited
 // (attribute ratelimit.wait_ms), and a refused call adds
 // "ratelimit.rejected" (ratelimit.reason, ratelimit.retry_after_ms). Only
-// the OpenTelemetry trace API is used.
+// the OpenTelemetry trace API is used for events.
+//
+// # Metrics
+//
+// The middleware records, on a meter named [ScopeName] of the provider of
+// [WithMeterProvider] (default otel.GetMeterProvider() when [New] runs),
+// one instrument, created once by New through the OpenTelemetry metric API:
+//
+//	resilient.ratelimit.wait  histogram, s: time a call waited for its
+//	                          tokens and its concurrency slot, with
+//	                          resilient.op
+//
+// It is recorded only for a call that waited and then went on to the
+// driver, where the "ratelimit.wait" event is added; a call that needed no
+// wait records nothing, and a refused call is counted by the tracing
+// layer's resilient.ratelimit.rejections.
 //
 // # Order
 //

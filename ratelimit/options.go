@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/time/rate"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -31,6 +32,7 @@ type config struct {
 	maxWait       time.Duration
 	maxConcurrent int
 	ops           map[contract.Op]bucket
+	meterProvider metric.MeterProvider // nil: otel.GetMeterProvider() at New
 }
 
 func newConfig(opts []Option) config {
@@ -71,5 +73,18 @@ func WithOpLimit(op contract.Op, limit rate.Limit, burst int) Option {
 			c.ops = make(map[contract.Op]bucket)
 		}
 		c.ops[op] = bucket{limit, burst}
+	})
+}
+
+// WithMeterProvider sets the provider of the meter on which the middleware
+// records the resilient.ratelimit.wait metric (see the package
+// documentation). The default, and what a nil provider means, is the global
+// provider of otel.GetMeterProvider at the time [New] runs. To turn the
+// metric off, pass go.opentelemetry.io/otel/metric/noop.NewMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp != nil {
+			c.meterProvider = mp
+		}
 	})
 }

@@ -6,7 +6,10 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
@@ -54,7 +57,58 @@ func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
 		// Nothing to limit: leave the driver as it is.
 		return func(d contract.ContainerDriver) contract.ContainerDriver { return d }
 	}
+	l.wait = newWaitHistogram(cfg.meterProvider)
 	return middleware.Intercept(l.intercept)
+}
+
+const (
+	// ScopeName is the instrumentation scope of the middleware's meter.
+	ScopeName = "github.com/resilientdriver/resilient/ratelimit"
+
+	metricWait = "resilient.ratelimit.wait"
+)
+
+// waitBuckets, in seconds, go from a millisecond up to beyond the default
+// wait bound.
+var waitBuckets = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+func newWaitHistogram(mp metric.MeterProvider) metric.Float64Histogram {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	h, err := mp.Meter(ScopeName).Float64Histogram(metricWait,
+		metric.WithDescription("Time calls waited for a rate limit token or a concurrency slot"),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(waitBuckets...))
+	if err != nil {
+		otel.Handle(err)
+	}
+	if h == nil { // a meter that returns nil with its error must not break calls
+		h = noop.Float64Histogram{}
+	}
+	return h
+}
+
+// opAttrs holds the precomputed resilient.op attribute sets of the
+// operations Op.Index knows.
+var opAttrs = func() (a [contract.NumOps]metric.RecordOption) {
+	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
+		if i := op.Index(); i >= 0 {
+			a[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("resilient.op", string(op))))
+		}
+	}
+	return a
+}()
+
+// recordWait records a wait of call's operation in resilient.ratelimit.wait.
+func (l *limiter) recordWait(ctx context.Context, op contract.Op, waited time.Duration) {
+	var attrs metric.RecordOption
+	if i := op.Index(); i >= 0 && opAttrs[i] != nil {
+		attrs = opAttrs[i]
+	} else {
+		attrs = metric.WithAttributes(attribute.String("resilient.op", string(op)))
+	}
+	l.wait.Record(ctx, waited.Seconds(), attrs)
 }
 
 func newBucket(op contract.Op, limit rate.Limit, burst int) *rate.Limiter {
@@ -77,6 +131,7 @@ type limiter struct {
 	other   map[contract.Op]*rate.Limiter  // buckets of operations Op.Index does not know
 	slots   chan struct{}                  // concurrency slots, nil for no cap
 	maxWait time.Duration
+	wait    metric.Float64Histogram // resilient.ratelimit.wait
 }
 
 func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
@@ -113,6 +168,7 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 		waited += w
 	}
 	if waited > 0 {
+		l.recordWait(ctx, call.Op, waited)
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
 			span.AddEvent("ratelimit.wait", trace.WithAttributes(
 				attribute.Float64("ratelimit.wait_ms", float64(waited)/float64(time.Millisecond))))

@@ -112,6 +112,8 @@
 //	                                CIRCUIT_OPEN
 //	resilient.ratelimit.rejections  counter, {call}: calls that ended with
 //	                                RATE_LIMITED
+//	resilient.breaker.circuits      recorded by package breaker, not here
+//	resilient.ratelimit.wait        recorded by package ratelimit, not here
 //
 // Attempts are counted by the retry layer, which calls
 // middleware.CountAttempt before each attempt on the context this middleware
