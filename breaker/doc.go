@@ -26,9 +26,15 @@
 //     context.Canceled, or context.DeadlineExceeded once the call's context
 //     is done) and the verdicts of other local policies (CIRCUIT_OPEN of an
 //     inner breaker, RATE_LIMITED). A hung backend that only ever runs into
-//     callers' deadlines therefore does not open a circuit by itself; give
-//     the driver its own timeouts, which it reports as TIMEOUT, to have
-//     those count.
+//     callers' deadlines therefore does not open a circuit by itself.
+//
+// The remedy is an attempt timeout, retry.WithAttemptTimeout, on a retry
+// layer outside the breaker: a call that fails with the context's error
+// (context.Canceled or context.DeadlineExceeded, wrapped or not) because
+// that attempt deadline passed (middleware.AttemptTimedOut), not the
+// caller's, counts as a failure, whatever [WithFailureIf] says, unless its
+// error is CIRCUIT_OPEN or RATE_LIMITED. A driver's own timeouts, which it
+// reports as TIMEOUT, count as well.
 //
 // [WithFailureIf] replaces the split between failures and successes.
 //

@@ -42,6 +42,22 @@
 // layers and callers get the right retryable flag. errors.Is(err,
 // retry.ErrBudgetExhausted) and the like tell why it stopped.
 //
+// # Attempt timeout
+//
+// [WithAttemptTimeout] bounds each attempt: it runs under the earlier of
+// the caller's deadline and the timeout from its start. An attempt cut by
+// its own deadline, while the caller's context is not done, fails with a
+// retryable TIMEOUT *contract.DriverError saying the attempt took longer
+// than the timeout, wrapping the attempt's error, and is retried under the
+// rules above. The layer marks the attempt's context with
+// middleware.WithAttemptDeadline, so that a circuit breaker inside counts
+// the attempt as a backend failure (middleware.AttemptTimedOut): a hung
+// engine, which never answers, then opens the circuit after a few attempts
+// and later calls fail fast with CIRCUIT_OPEN, instead of every call
+// waiting out its caller's deadline. When the caller's deadline comes
+// first, the attempt fails with it as before, is not retried and is not
+// counted. HealthCheck and StreamContainerLogs are not bounded.
+//
 // # Defaults
 //
 //	max attempts       3 (the first call and two retries)
@@ -52,6 +68,7 @@
 //	jitter             0.5 (each wait drawn from [w/2, 3w/2])
 //	retry if           contract.IsRetryable
 //	budget             20% of calls plus 10 retries per second, bursts of 100
+//	attempt timeout    none
 //
 // [ForOp] sets options for one operation, say more attempts for creates
 // or none for log reads.
@@ -103,7 +120,8 @@
 // limit token, so retries cannot overload the engine; validation and
 // tracing run once per logical call.
 //
-// The success path allocates nothing for operations other than creates;
+// The success path allocates nothing for operations other than creates,
+// when no attempt timeout is set;
 // the backoff state is made only when a first attempt fails, fresh for
 // every call.
 package retry

@@ -66,9 +66,12 @@ func (r *retrier) config(op contract.Op) *config {
 
 func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
 	c := r.config(call.Op)
-	if c.maxAttempts < 2 || call.Op == contract.OpHealthCheck {
+	if call.Op == contract.OpHealthCheck {
 		middleware.CountAttempt(ctx)
 		return next(ctx)
+	}
+	if c.maxAttempts < 2 {
+		return c.attempt(ctx, call, next)
 	}
 	switch call.Op {
 	case contract.OpCreateContainer, contract.OpCreateVolume, contract.OpCreateNetwork:
@@ -79,17 +82,43 @@ func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next mid
 	if c.budget != nil {
 		c.budget.record()
 	}
-	middleware.CountAttempt(ctx)
-	err := next(ctx)
+	err := c.attempt(ctx, call, next)
 	if err == nil {
 		return nil
 	}
-	return c.retry(ctx, call.Op, next, err)
+	return c.retry(ctx, call, next, err)
+}
+
+// attempt counts and makes one attempt of call, under the attempt timeout
+// when there is one. An attempt that fails after its own deadline passed,
+// while ctx is not done, fails with a retryable TIMEOUT error wrapping its
+// error. A log stream outlives its call, so it gets no attempt deadline.
+func (c *config) attempt(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	middleware.CountAttempt(ctx)
+	if c.attemptTimeout <= 0 || call.Op == contract.OpStreamContainerLogs {
+		return next(ctx)
+	}
+	actx, cancel := middleware.WithAttemptDeadline(ctx, time.Now().Add(c.attemptTimeout))
+	err := next(actx)
+	timedOut := err != nil && middleware.AttemptTimedOut(actx)
+	cancel()
+	if timedOut && ctx.Err() == nil {
+		err = &contract.DriverError{
+			Code:      contract.CodeTimeout,
+			Message:   "attempt took longer than " + c.attemptTimeout.String(),
+			Retryable: true,
+			Op:        call.Op,
+			ID:        call.ID,
+			Err:       err,
+		}
+	}
+	return err
 }
 
 // retry runs the attempts after a first one failed with err. The success
 // path reads no clock: the max elapsed time counts from here.
-func (c *config) retry(ctx context.Context, op contract.Op, next middleware.Invoker, err error) error {
+func (c *config) retry(ctx context.Context, call *middleware.Call, next middleware.Invoker, err error) error {
+	op := call.Op
 	start := time.Now()
 	var b *backoff.ExponentialBackOff // made here, so that success allocates nothing
 	unknown := false                  // an attempt failed in a way that may have removed the resource
@@ -139,8 +168,7 @@ func (c *config) retry(ctx context.Context, op contract.Op, next middleware.Invo
 			return &Error{Attempts: attempt, Err: err, Reason: serr}
 		}
 
-		middleware.CountAttempt(ctx)
-		if err = next(ctx); err == nil {
+		if err = c.attempt(ctx, call, next); err == nil {
 			return nil
 		}
 	}
