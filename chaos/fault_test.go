@@ -618,6 +618,7 @@ func checkOneContainer(t testing.TB, ctx context.Context, sid, id string) {
 // with a deadline reports unhealthy. As the breaker documents, deadlines
 // the callers set are theirs, not failures of the daemon: the circuits
 // stay closed, and every call waits out its own deadline.
+// TestChaosDaemonHungAttemptTimeout shows the remedy, an attempt timeout.
 func TestChaosDaemonHung(t *testing.T) {
 	const deadline = 500 * time.Millisecond
 	const slack = 150 * time.Millisecond
@@ -677,4 +678,116 @@ func TestChaosDaemonHung(t *testing.T) {
 	// its answer; the session's cleanup removes them.
 	r.cleanupSession(sid)
 	r.report(t, fmt.Sprintf("a daemon that never answers; every call with a %v deadline", deadline))
+}
+
+// TestChaosDaemonHungAttemptTimeout puts the same hung daemon behind a
+// retry layer with an attempt timeout. Each attempt is cut after 300ms
+// with a retryable TIMEOUT that the breaker counts as a failure of the
+// daemon, so the first call, under a caller deadline of 10s, opens the
+// circuit of its operation after three attempts instead of waiting out
+// its deadline. The calls after it fail at once with CIRCUIT_OPEN,
+// without a request reaching the daemon.
+func TestChaosDaemonHungAttemptTimeout(t *testing.T) {
+	const (
+		attemptTimeout = 300 * time.Millisecond
+		threshold      = 3
+		openTimeout    = 2 * time.Second
+		deadline       = 10 * time.Second
+		fastLimit      = 50 * time.Millisecond
+		fastCalls      = 20
+	)
+	p := newDaemonPath(t)
+	r := newRig(t, rigConfig{host: p.Host, wrap: []resilient.Option{
+		// The max elapsed time, shorter than the open timeout, makes a call
+		// that meets the open circuit give up at once rather than wait out
+		// its RetryAfter.
+		quickRetry(retry.WithAttemptTimeout(attemptTimeout), retry.WithMaxAttempts(threshold), retry.WithMaxElapsedTime(time.Second)),
+		resilient.WithBreaker(breaker.WithConsecutiveFailures(threshold), breaker.WithOpenTimeout(openTimeout)),
+	}})
+	ctx := testCtx(t, 2*time.Minute)
+	if _, err := r.d.HealthCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = newSession(t) // the leak check
+	op := contract.OpGetContainer
+	get := func() error {
+		cctx, cancel := context.WithTimeout(ctx, deadline)
+		defer cancel()
+		_, err := r.d.GetContainer(cctx, "0123456789ab")
+		return err
+	}
+	p.toxic(t, "hang", "timeout", "downstream", 1, map[string]int64{"timeout": 0})
+	defer p.clearToxics()
+
+	p.hop.reset()
+	start := time.Now()
+	err := get()
+	first := time.Since(start)
+	r.stats.observe(op, first, err)
+	if code := codeOf(err); code != string(contract.CodeTimeout) && code != string(contract.CodeCircuitOpen) {
+		t.Errorf("first call on a hung daemon: error %v (%s), want TIMEOUT or CIRCUIT_OPEN", err, code)
+	}
+	if !contract.IsRetryable(err) {
+		t.Errorf("first call: the error of an attempt cut by its timeout is not retryable: %v", err)
+	}
+	var re *retry.Error
+	if errors.As(err, &re) && re.Attempts != threshold {
+		t.Errorf("first call: retry.Error.Attempts = %d, want %d", re.Attempts, threshold)
+	}
+	attempts := r.attemptsOf(op)
+	if attempts != threshold {
+		t.Errorf("first call: %d attempts reached the driver, want %d", attempts, threshold)
+	}
+	if first < threshold*attemptTimeout || first > threshold*attemptTimeout+time.Second {
+		t.Errorf("first call returned after %v; want about %d x %v", first, threshold, attemptTimeout)
+	}
+	reached := len(p.hop.requests())
+	if reached == 0 {
+		t.Errorf("no request of the first call reached the daemon: the hang is not the daemon's")
+	}
+	opened, ok := r.circuits.first(op, breaker.Open, start)
+	if !ok {
+		t.Fatalf("%s: circuit %s after %d attempts cut by their timeout; want open (%s)", op, r.circuits.state(op), attempts, r.circuits.summary())
+	}
+	if st := r.circuits.state(op); st != breaker.Open {
+		t.Errorf("%s: circuit %s after the first call, want open", op, st)
+	}
+	t.Logf("first call: %s after %v, %d attempts of %v, %d requests reached the daemon; circuit open %v after the call started",
+		codeOf(err), first.Round(time.Millisecond), attempts, attemptTimeout, reached, opened.At.Sub(start).Round(time.Millisecond))
+
+	// The open circuit answers at once, without a request to the daemon.
+	fast := newStats()
+	for range fastCalls {
+		if time.Since(opened.At) > openTimeout-200*time.Millisecond {
+			break // the circuit would go half-open and let a probe through
+		}
+		start := time.Now()
+		err := get()
+		d := time.Since(start)
+		fast.observe(op, d, err)
+		r.stats.observe(op, d, err)
+		wantCode(t, string(op)+" with its circuit open", err, contract.CodeCircuitOpen)
+		if ra := contract.RetryAfter(err); ra <= 0 || ra > openTimeout+time.Millisecond {
+			t.Errorf("RetryAfter = %v, want within (0, %v]", ra, openTimeout)
+		}
+		if d > fastLimit {
+			t.Errorf("an open circuit took %v to answer; want under %v", d, fastLimit)
+		}
+	}
+	if n := r.attemptsOf(op) - attempts; n != 0 {
+		t.Errorf("%d attempts reached the driver through an open circuit", n)
+	}
+	if n := len(p.hop.requests()) - reached; n != 0 {
+		t.Errorf("%d requests reached the daemon through an open circuit", n)
+	}
+	fastLat := fast.all()
+	if len(fastLat) < fastCalls/2 {
+		t.Errorf("only %d calls made while the circuit was open", len(fastLat))
+	}
+	var b strings.Builder
+	fast.table(&b, nil)
+	t.Logf("calls with the circuit open (caller deadline %v): %d, p50 %s, p99 %s:\n%s",
+		deadline, len(fastLat), ms(percentile(fastLat, 50)), ms(percentile(fastLat, 99)), b.String())
+	p.clearToxics()
+	r.report(t, fmt.Sprintf("a daemon that never answers; %v per attempt, caller deadline %v", attemptTimeout, deadline))
 }
