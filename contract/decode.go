@@ -12,10 +12,12 @@ import (
 
 // DecodeContainerConfig decodes the contract's JSON form of a container
 // config. It accepts and refuses the documents the contract's zod schema
-// (ContainerConfigSchema) does: every field but command is required, types
-// must match, and cpu >= 0, memory, disk and pids >= 1; unknown fields are
-// ignored. All issues are reported at once in a *ValidationError wrapped in
-// a CONFIGURATION *DriverError, with zod's paths and messages.
+// (ContainerConfigSchema) does after JSON.parse: data is one JSON document
+// with nothing but JSON whitespace (space, tab, CR, LF) after it; every
+// field but command is required, types must match, and cpu >= 0, memory,
+// disk and pids >= 1; unknown fields are ignored. All issues are reported
+// at once in a *ValidationError wrapped in a CONFIGURATION *DriverError,
+// with zod's paths and messages.
 //
 // Two differences follow from Go's types and are refused with an issue:
 // memory, disk and pids must be integers that fit in int64, and cpu must be
@@ -28,8 +30,9 @@ func DecodeContainerConfig(data []byte) (ContainerConfig, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return ContainerConfig{}, NewError(CodeConfiguration, "", "", "invalid container config JSON", err)
 	}
-	if _, err := dec.Token(); err == nil {
-		return ContainerConfig{}, NewError(CodeConfiguration, "", "", "invalid container config JSON: data after the document", nil)
+	if off := trailing(data, dec.InputOffset()); off >= 0 {
+		return ContainerConfig{}, NewError(CodeConfiguration, "", "",
+			fmt.Sprintf("invalid container config JSON: data after the document at offset %d", off), nil)
 	}
 	d := decoder{}
 	cfg := d.config(doc)
@@ -37,6 +40,19 @@ func DecodeContainerConfig(data []byte) (ContainerConfig, error) {
 		return ContainerConfig{}, err
 	}
 	return cfg, nil
+}
+
+// trailing returns the offset of the first byte of data from end on that
+// is not JSON whitespace (space, tab, CR, LF), or -1 when there is none.
+func trailing(data []byte, end int64) int {
+	for i := int(end); i < len(data); i++ {
+		switch data[i] {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return i
+		}
+	}
+	return -1
 }
 
 type decoder struct{ issues }

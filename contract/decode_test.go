@@ -182,6 +182,89 @@ func TestDecodeSyntaxErrors(t *testing.T) {
 	}
 }
 
+// trailingData are what may follow a valid document: only JSON whitespace
+// is accepted, as JSON.parse accepts it.
+var trailingData = []struct {
+	name, suffix string
+	ok           bool
+}{
+	{"whitespace", " \t\r\n", true},
+	{"close brace", "}", false},
+	{"close bracket", "]", false},
+	{"comma", ",", false},
+	{"colon", ":", false},
+	{"NUL", "\x00", false},
+	{"bare word", " x", false},
+	{"partial literal", "tru", false},
+	{"lone quote", `"`, false},
+	{"second document", "{}", false},
+	{"number", " 1", false},
+	{"form feed", "\f", false},
+	{"no-break space", "\u00a0", false},
+	{"byte order mark", "\ufeff", false},
+	{"invalid UTF-8", "\xff", false},
+	{"garbage after whitespace", "\n\n}", false},
+}
+
+func TestDecodeRefusesTrailingData(t *testing.T) {
+	for _, tt := range trailingData {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := []byte(validDoc + tt.suffix)
+			_, err := contract.DecodeContainerConfig(doc)
+			var viaMethod contract.ContainerConfig
+			methodErr := viaMethod.UnmarshalJSON(doc)
+			if tt.ok {
+				if err != nil || methodErr != nil {
+					t.Fatalf("refused a document followed by whitespace: %v; UnmarshalJSON: %v", err, methodErr)
+				}
+				return
+			}
+			if !errors.Is(err, contract.ErrConfiguration) {
+				t.Errorf("DecodeContainerConfig(doc+%q) = %v, want a CONFIGURATION error", tt.suffix, err)
+			}
+			if !errors.Is(methodErr, contract.ErrConfiguration) {
+				t.Errorf("ContainerConfig.UnmarshalJSON(doc+%q) = %v, want a CONFIGURATION error", tt.suffix, methodErr)
+			}
+			var cfg contract.ContainerConfig
+			if err := json.Unmarshal(doc, &cfg); err == nil {
+				t.Errorf("json.Unmarshal(doc+%q) accepted it", tt.suffix)
+			}
+		})
+	}
+}
+
+// TestUnmarshalJSONRefusesTrailingData calls every UnmarshalJSON of the
+// contract directly, as a caller holding raw bytes may: none accepts data
+// after its document.
+func TestUnmarshalJSONRefusesTrailingData(t *testing.T) {
+	docs := []struct {
+		name string
+		v    json.Unmarshaler
+		doc  string
+	}{
+		{"ContainerConfig", new(contract.ContainerConfig), validDoc},
+		{"ContainerInstance", new(contract.ContainerInstance), `{"id":"c","createdAt":1}`},
+		{"StopOptions", new(contract.StopOptions), `{"timeout":1}`},
+		{"LogOptions", new(contract.LogOptions), `{"since":1}`},
+		{"DriverHealth", new(contract.DriverHealth), `{"status":"healthy","uptime":1}`},
+		{"Volume", new(contract.Volume), `{"name":"v","createdAt":1}`},
+		{"Network", new(contract.Network), `{"name":"n","createdAt":1}`},
+	}
+	for _, d := range docs {
+		if err := d.v.UnmarshalJSON([]byte(d.doc + " ")); err != nil {
+			t.Errorf("%s.UnmarshalJSON refused a valid document: %v", d.name, err)
+		}
+		for _, tt := range trailingData {
+			if tt.ok {
+				continue
+			}
+			if err := d.v.UnmarshalJSON([]byte(d.doc + tt.suffix)); err == nil {
+				t.Errorf("%s.UnmarshalJSON accepted data after the document: %q", d.name, tt.suffix)
+			}
+		}
+	}
+}
+
 // FuzzDecodeAndValidate feeds arbitrary documents to the decoder and the
 // validator: neither may panic, every refusal is a CONFIGURATION error, and
 // every accepted config survives a JSON round trip.
@@ -191,6 +274,9 @@ func FuzzDecodeAndValidate(f *testing.F) {
 	f.Add([]byte(`{"resources":{"cpu":1e400}}`))
 	f.Add([]byte(`{"volumes":[{"source":"/../etc","target":"x","type":"bind"}]}`))
 	f.Add([]byte(strings.Replace(validDoc, `"alpine:3.20"`, `"a\u0000b"`, 1)))
+	for _, tt := range trailingData {
+		f.Add([]byte(validDoc + tt.suffix))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := contract.DecodeContainerConfig(data)
 		if err != nil {
