@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,11 +25,15 @@ func (f validateOption) applyValidate(p *policy) { f(p) }
 
 // AllowBindMounts lets bind mounts whose host source is one of prefixes, or
 // lies beneath one, pass the bind mount rules: neither the host system path
-// rule nor the engine socket rule applies to them. Prefixes are absolute
+// rule nor the engine location rule applies to them. Prefixes are absolute
 // host paths; each is cleaned, and relative ones are ignored. For example,
 // AllowBindMounts("/etc/ssl/certs") lets a container read the host's CA
-// certificates, and AllowBindMounts("/var/run/docker.sock") deliberately
-// hands a container control of the engine. Calls add up.
+// certificates, AllowBindMounts("/srv/app/.docker") lets it have a
+// project's own .docker folder, and AllowBindMounts("/var/run/docker.sock")
+// deliberately hands a container control of the engine. A prefix allows
+// what lies beneath it, never its ancestors:
+// AllowBindMounts("/home/alice/src") does not allow /home/alice. Calls add
+// up.
 //
 // Default: no prefixes.
 func AllowBindMounts(prefixes ...string) ValidateOption {
@@ -134,20 +139,44 @@ func WithPolicy(rule func(contract.ContainerConfig) []contract.Issue) ValidateOp
 // v1.6) and the OWASP Docker Security Cheat Sheet. A config made by
 // contract.NewContainerConfig passes it. It refuses:
 //
-//   - Bind mounts of a container engine socket, wherever it is: base names
-//     docker.sock, containerd.sock, crio.sock, podman.sock, buildkitd.sock,
-//     dockershim.sock (CIS 5.31, OWASP rule 1).
+//   - Bind mounts that expose a container engine: a source that is a known
+//     engine socket or engine state directory, lies inside one or contains
+//     one (is an ancestor of it), read-only or not. An engine socket is
+//     full control of the engine and so of the host, and a read-only bind
+//     mount does not stop connect() on a unix socket inside it (CIS 5.31
+//     "Ensure that the Docker socket is not mounted inside any
+//     containers", OWASP rule 1 "Do not expose the Docker daemon socket");
+//     access to an engine's storage is control of every container (CIS
+//     5.5). The known locations, which the package documentation lists
+//     with what each holds, are: the sockets /run/docker.sock,
+//     /run/cri-dockerd.sock and /run/user/*/docker.sock; the runtime
+//     folders /run/docker, /run/containerd, /run/podman, /run/crio,
+//     /run/buildkit, /run/k3s, /run/containers and, for rootless engines,
+//     /run/user/*/docker, /run/user/*/podman, /run/user/*/buildkit and
+//     /run/user/*/containers, each under /var/run too; the state
+//     directories /var/lib/docker, /var/lib/containerd,
+//     /var/lib/containers, /var/lib/crio, /var/lib/buildkit,
+//     /var/lib/rancher, /var/lib/kubelet and /var/snap/docker; the home
+//     folders ~/.docker, ~/Library/Containers/com.docker.docker, ~/.colima,
+//     ~/.lima, ~/.rd, ~/.orbstack, ~/.local/share/docker,
+//     ~/.local/share/containers and ~/.local/share/containerd; and the
+//     socket names docker.sock, containerd.sock, crio.sock, podman.sock,
+//     buildkitd.sock and dockershim.sock. A "*" stands for one component
+//     (a uid, a user). A home can sit anywhere, so the home folders and
+//     the socket names are refused at any depth (/srv/u/bob/.colima); the
+//     homes /root, /home/*, /Users/* and /var/home/* are known, so a whole
+//     home, /home or /Users is refused as their ancestor, while
+//     /home/alice/projects passes. Paths are matched component by
+//     component: /var/lib/dockerx is not /var/lib/docker.
 //   - Bind mounts of host system paths (CIS 5.5): /, /etc, /root, /proc,
-//     /sys, /dev, /boot, /usr, /bin, /sbin, /lib, /lib32, /lib64,
-//     /var/lib/docker, /var/lib/containerd, /run and /var/run; and any
-//     ancestor of one of them, such as /var, which holds /var/run and
-//     /var/lib/docker. Beneath /etc, /root, /proc, /sys, /dev, /boot, /run,
-//     /var/run and the engines' state directories everything is refused as
-//     well: /etc holds credentials (/etc/shadow, TLS keys), /run and /var/run
-//     hold daemon sockets. Beneath /usr, /bin, /sbin and the /lib
-//     directories read-only mounts are allowed (say, /usr/share/zoneinfo)
-//     and writable ones refused, since they would let a container replace
-//     host programs.
+//     /sys, /dev, /boot, /usr, /bin, /sbin, /lib, /lib32, /lib64, /run and
+//     /var/run; and any ancestor of one of them, such as /var, which holds
+//     /var/run. Beneath /etc, /root, /proc, /sys, /dev, /boot, /run and
+//     /var/run everything is refused as well: /etc holds credentials
+//     (/etc/shadow, TLS keys), /run and /var/run hold daemon sockets.
+//     Beneath /usr, /bin, /sbin and the /lib directories read-only mounts
+//     are allowed (say, /usr/share/zoneinfo) and writable ones refused,
+//     since they would let a container replace host programs.
 //   - Adding a dangerous capability (CIS 5.3, OWASP rule 3): ALL,
 //     AUDIT_CONTROL, BPF, DAC_READ_SEARCH, MAC_ADMIN, MAC_OVERRIDE,
 //     NET_ADMIN, NET_RAW, PERFMON, SYS_ADMIN, SYS_BOOT, SYS_MODULE,
@@ -173,13 +202,15 @@ func WithPolicy(rule func(contract.ContainerConfig) []contract.Issue) ValidateOp
 // "/var/run/../run/docker.sock" is refused like /run/docker.sock; the
 // contract's schema refuses unclean sources too. Paths are judged as
 // written: the policy does not see the host and cannot follow a host
-// symlink that leads into a protected path. Keep the engine's own defences
+// symlink that leads into a protected path, nor know that a folder outside
+// the known homes is a home (a bind mount of /srv/u/bob passes, of
+// /srv/u/bob/.colima does not). Keep the engine's own defences
 // (user namespaces, AppArmor or SELinux, seccomp) as well.
 //
 // # Loosening and extending
 //
 // Each option lifts one rule deliberately: [AllowBindMounts] for sources
-// beneath given prefixes, [AllowCapabilities], [AllowEngineCapabilities],
+// beneath given prefixes (a project's own .docker folder, say), [AllowCapabilities], [AllowEngineCapabilities],
 // [AllowRoot], [AllowNewPrivileges], [AllowWritableRootFS],
 // [AllowUnlimitedCPU]. [WithPolicy] adds rules of your own.
 func Validate(opts ...ValidateOption) Middleware {
@@ -394,21 +425,194 @@ var hostPaths = []struct {
 	{"/lib", beneathReadOnly, "host libraries"},
 	{"/lib32", beneathReadOnly, "host libraries"},
 	{"/lib64", beneathReadOnly, "host libraries"},
-	{"/var/lib/docker", beneathRefused, "the Docker engine's state, including other containers' files"},
-	{"/var/lib/containerd", beneathRefused, "containerd's state, including other containers' files"},
 	{"/run", beneathRefused, "host runtime state and daemon sockets"},
 	{"/var/run", beneathRefused, "host runtime state and daemon sockets"},
 }
 
-// engineSockets are the base names of container engine sockets, refused
-// wherever they are (rootless engines keep them in home directories).
-var engineSockets = map[string]bool{
-	"docker.sock":     true,
-	"containerd.sock": true,
-	"crio.sock":       true,
-	"podman.sock":     true,
-	"buildkitd.sock":  true,
-	"dockershim.sock": true,
+// engineLocations is the table of known container engine locations: the
+// sockets of the engines and the folders that hold them, and the engines'
+// state. The default policy refuses a bind mount whose source is one of
+// them, lies inside one or contains one (is an ancestor of one), read-only
+// or not:
+//
+//   - An engine socket is full control of the engine, and so of the host: a
+//     container that reaches it starts a privileged container with the
+//     host's root filesystem mounted. A read-only bind mount does not stop
+//     connect() on a unix socket inside it. CIS Docker Benchmark 5.31
+//     "Ensure that the Docker socket is not mounted inside any containers";
+//     OWASP Docker Security Cheat Sheet rule #1 "Do not expose the Docker
+//     daemon socket".
+//   - Access to an engine's storage is control of every container: their
+//     files, volumes and secrets, and writable, their programs (CIS Docker
+//     Benchmark 5.5, sensitive host directories).
+//
+// Paths are matched component by component, never as string prefixes
+// (/var/lib/dockerx is not /var/lib/docker); a "*" component matches any
+// one component (a uid, a user, a profile). A location is written as
+//
+//   - "/abs/path": that host path. A location under /run holds under
+//     /var/run as well, its traditional alias (a symlink to /run on current
+//     distributions).
+//   - "~/rel": a folder of a home directory. A home can sit anywhere, so
+//     rel's components are matched at any depth (/srv/u/bob/.colima); and
+//     for the known homes (homeDirs) also as a path, so that a home, and
+//     /home itself, count as ancestors of the location.
+//   - "**/name": a name matched at any depth.
+//
+// socket tells whether the location is, or holds, an engine socket; what
+// says what it is, for the refusal's message.
+var engineLocations = []struct {
+	path   string
+	socket bool
+	what   string
+}{
+	// Engine sockets and the runtime folders that hold them.
+	{"/run/docker.sock", true, "the Docker engine's socket"},
+	{"/run/docker", true, "the Docker engine's runtime folder, with containerd's and plugins' sockets"},
+	{"/run/containerd", true, "containerd's runtime folder, with its socket containerd.sock"},
+	{"/run/podman", true, "Podman's runtime folder, with its socket podman.sock"},
+	{"/run/crio", true, "CRI-O's runtime folder, with its socket crio.sock"},
+	{"/run/cri-dockerd.sock", true, "the socket of cri-dockerd, Kubernetes' adapter for Docker"},
+	{"/run/buildkit", true, "BuildKit's runtime folder, with its socket buildkitd.sock"},
+	{"/run/k3s", true, "k3s's runtime folder, with its containerd socket"},
+	{"/run/containers", false, "the runtime state of Podman, CRI-O and Buildah, with registry credentials"},
+	{"/run/user/*/docker.sock", true, "rootless Docker's socket ($XDG_RUNTIME_DIR/docker.sock)"},
+	{"/run/user/*/docker", true, "rootless Docker's runtime folder"},
+	{"/run/user/*/podman", true, "rootless Podman's runtime folder, with its socket podman.sock"},
+	{"/run/user/*/buildkit", true, "rootless BuildKit's runtime folder, with its socket buildkitd.sock"},
+	{"/run/user/*/containers", false, "rootless Podman's runtime state, with registry credentials"},
+
+	// Engine state.
+	{"/var/lib/docker", false, "the Docker engine's data root: images, containers and volumes"},
+	{"/var/lib/containerd", false, "containerd's state: images and container snapshots"},
+	{"/var/lib/containers", false, "the storage of Podman, CRI-O and Buildah: images, containers and volumes"},
+	{"/var/lib/crio", false, "CRI-O's state"},
+	{"/var/lib/buildkit", false, "BuildKit's state: build cache and snapshots"},
+	{"/var/lib/rancher", false, "the state of k3s and RKE2: cluster credentials and containerd's storage"},
+	{"/var/lib/kubelet", true, "the kubelet's state: pods' volumes and secrets, and its pod-resources and device-plugin sockets"},
+	{"/var/snap/docker", true, "snap Docker's folder, with its runtime sockets and its data root common/var-lib-docker"},
+
+	// Per home directory: Docker Desktop, VM-based engines, rootless engines.
+	{"~/.docker", true, "Docker's user folder, with Docker Desktop's socket (desktop/docker.sock on Linux, run/docker.sock on macOS) and registry credentials"},
+	{"~/Library/Containers/com.docker.docker", true, "Docker Desktop for macOS's folder, with its sockets and the engine's disk image"},
+	{"~/.colima", true, "Colima's folder, with each profile's socket <profile>/docker.sock"},
+	{"~/.lima", true, "Lima's folder, with each instance's socket <instance>/sock/docker.sock"},
+	{"~/.rd", true, "Rancher Desktop's folder, with its socket docker.sock"},
+	{"~/.orbstack", true, "OrbStack's folder, with its socket run/docker.sock"},
+	{"~/.local/share/docker", false, "rootless Docker's data root"},
+	{"~/.local/share/containers", false, "the storage of rootless Podman and Buildah"},
+	{"~/.local/share/containerd", false, "rootless containerd's (nerdctl's) data root"},
+
+	// Engine sockets by name, wherever they are.
+	{"**/docker.sock", true, "a Docker engine socket"},
+	{"**/containerd.sock", true, "a containerd socket"},
+	{"**/crio.sock", true, "a CRI-O socket"},
+	{"**/podman.sock", true, "a Podman socket"},
+	{"**/buildkitd.sock", true, "a BuildKit socket"},
+	{"**/dockershim.sock", true, "a dockershim socket"},
+}
+
+// homeDirs are the known places of home directories: root's, Linux's,
+// macOS's, and Fedora Atomic's (Silverblue, CoreOS).
+var homeDirs = []string{"/root", "/home/*", "/Users/*", "/var/home/*"}
+
+const (
+	socketReason = "an engine socket gives full control of the engine and so of the host, and a read-only bind mount does not stop connect() on it (CIS Docker Benchmark 5.31, OWASP Docker Security Cheat Sheet rule #1)"
+	stateReason  = "access to an engine's storage is control of every container (CIS Docker Benchmark 5.5)"
+)
+
+// enginePattern is an engine location compiled for matching: the
+// components of a path, matched from the root or, anyDepth, anywhere.
+type enginePattern struct {
+	comps    []string
+	anyDepth bool
+	socket   bool
+	what     string
+}
+
+var enginePatterns = compileEngineLocations()
+
+func compileEngineLocations() []enginePattern {
+	var ps []enginePattern
+	for _, loc := range engineLocations {
+		add := func(p string, anyDepth bool) {
+			ps = append(ps, enginePattern{comps: components(p), anyDepth: anyDepth, socket: loc.socket, what: loc.what})
+		}
+		switch {
+		case strings.HasPrefix(loc.path, "~/"):
+			rel := loc.path[1:]
+			add(rel, true)
+			for _, home := range homeDirs {
+				add(home+rel, false)
+			}
+		case strings.HasPrefix(loc.path, "**/"):
+			add(loc.path[2:], true)
+		default:
+			add(loc.path, false)
+			if within(loc.path, "/run") {
+				add("/var"+loc.path, false)
+			}
+		}
+	}
+	return ps
+}
+
+// components splits a clean absolute path into its components; "/" has
+// none.
+func components(p string) []string {
+	if p == "/" {
+		return nil
+	}
+	return strings.Split(p[1:], "/")
+}
+
+// match tells how the path of components s relates to the pattern: "is",
+// "lies in" or "contains", with the location it names (wildcards filled in
+// from s where s has them); "" when s neither is, lies in nor contains it.
+func (ep enginePattern) match(s []string) (relation, loc string) {
+	if ep.anyDepth {
+		for i := 0; i+len(ep.comps) <= len(s); i++ {
+			if slices.Equal(s[i:i+len(ep.comps)], ep.comps) {
+				end := i + len(ep.comps)
+				return isOrIn(len(s), end), "/" + strings.Join(s[:end], "/")
+			}
+		}
+		return "", ""
+	}
+	for i := 0; i < len(s) && i < len(ep.comps); i++ {
+		if ep.comps[i] != "*" && ep.comps[i] != s[i] {
+			return "", ""
+		}
+	}
+	if len(s) < len(ep.comps) {
+		return "contains", "/" + strings.Join(slices.Concat(s, ep.comps[len(s):]), "/")
+	}
+	return isOrIn(len(s), len(ep.comps)), "/" + strings.Join(s[:len(ep.comps)], "/")
+}
+
+func isOrIn(n, end int) string {
+	if n == end {
+		return "is"
+	}
+	return "lies in"
+}
+
+// engineRefusal explains why a bind mount of src, a clean absolute path,
+// exposes a known engine location, or returns "".
+func engineRefusal(src string) string {
+	s := components(src)
+	for _, ep := range enginePatterns {
+		relation, loc := ep.match(s)
+		if relation == "" {
+			continue
+		}
+		reason := stateReason
+		if ep.socket {
+			reason = socketReason
+		}
+		return fmt.Sprintf("bind mount of %q is refused: it %s %s, %s; %s", src, relation, loc, ep.what, reason)
+	}
+	return ""
 }
 
 // bindRefusal explains why the policy refuses the bind mount m, or returns
@@ -424,8 +628,8 @@ func (p *policy) bindRefusal(m contract.VolumeMount) string {
 			return ""
 		}
 	}
-	if engineSockets[path.Base(src)] {
-		return fmt.Sprintf("bind mount of %q is refused: a container engine socket gives full control of the host (CIS Docker Benchmark 5.31)", src)
+	if why := engineRefusal(src); why != "" {
+		return why
 	}
 	for _, hp := range hostPaths {
 		refused := src == hp.path || within(hp.path, src)
