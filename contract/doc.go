@@ -35,12 +35,12 @@
 // [DecodeContainerConfig] checks exactly the contract's zod schema; on top of
 // it, [ValidateContainerConfig] applies these semantic rules:
 //
-//   - sessionId is not empty and is at most 128 printable characters;
+//   - sessionId is not empty, at most 128 bytes and printable;
 //   - image is a reference in the OCI grammar
 //     [domain[:port]/]path[:tag][@digest];
 //   - command, when set, is not empty and has no NUL;
 //   - env names are not empty and have no '=' or NUL; values have no NUL;
-//   - label keys are not empty; keys and values have no NUL;
+//   - label keys are not empty and are printable; values have no NUL;
 //   - cpu is finite and >= 0; memory, disk and pids are >= 1;
 //   - a mount's type is "bind", "volume" or empty (bind for an absolute
 //     source, volume otherwise); a bind source is an absolute, clean path; a
@@ -50,6 +50,13 @@
 //   - the user is "uid[:gid]" or "name[:group]";
 //   - every capability is "ALL" or a Linux capability name, in any case,
 //     with or without "CAP_".
+//
+// Printable, here and for the label keys of volumes and networks and the
+// option keys of networks, is [Printable]: valid UTF-8 of Unicode graphic
+// characters with U+0020 as the only space, so no control, format (bidi
+// override, zero-width), line or paragraph separator, private-use or
+// unassigned character and no other space. In an id such characters forge
+// log lines, inject terminal escapes or let one id pass for another.
 //
 // Whether a valid config is also safe (no Docker socket mounts, no added
 // SYS_ADMIN, non-root user, ...) is a policy decision, made by the

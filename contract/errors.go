@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -107,8 +106,8 @@ func NewError(code Code, op Op, id, message string, cause error) *DriverError {
 }
 
 // Error formats the error as "op id: message: cause", leaving out what is
-// unset. An ID longer than 128 bytes, or with a character that is not
-// printable (a newline, NUL, invalid UTF-8), is shown quoted in Go syntax
+// unset. An ID longer than 128 bytes, or that is not [Printable] (a
+// newline, NUL, bidi override, invalid UTF-8), is shown quoted in Go syntax
 // and cut to 64 bytes, so that an ID taken from the input cannot forge log
 // lines or blow up a message.
 func (e *DriverError) Error() string {
@@ -141,11 +140,10 @@ func (e *DriverError) Error() string {
 // maxShownID is the longest ID Error writes as it is.
 const maxShownID = 128
 
-// writeID writes id as it is when it is short and printable, else quoted
+// writeID writes id as it is when it is short and [Printable], else quoted
 // and cut to half of maxShownID, at a rune boundary.
 func writeID(b *strings.Builder, id string) {
-	if len(id) <= maxShownID && utf8.ValidString(id) &&
-		strings.IndexFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+	if len(id) <= maxShownID && Printable(id) {
 		b.WriteString(id)
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Issue is one problem found in an input, at a zod-style path such as
@@ -122,8 +124,8 @@ func checkContainerConfig(is *issues, cfg ContainerConfig) {
 	switch {
 	case cfg.SessionID == "":
 		is.add("sessionId", "must not be empty")
-	case len(cfg.SessionID) > 128 || !printable(cfg.SessionID):
-		is.add("sessionId", "must be at most 128 printable characters")
+	case len(cfg.SessionID) > 128 || !Printable(cfg.SessionID):
+		is.add("sessionId", "must be at most 128 bytes of printable characters")
 	}
 	if msg := checkImageRef(cfg.Image); msg != "" {
 		is.add("image", "%s", msg)
@@ -236,12 +238,19 @@ func checkSecurity(is *issues, p string, s SecurityOptions) {
 	}
 }
 
+// checkLabels checks that every key is printable and no value has a NUL.
+// The issue of a key that is not printable is at p, with the key quoted in
+// the message, so that the key cannot forge the error text.
 func checkLabels(is *issues, p string, labels map[string]string) {
 	for _, k := range sortedKeys(labels) {
 		switch {
 		case k == "":
-			is.add(join(p, k), "key must not be empty")
-		case strings.IndexByte(k, 0) >= 0 || strings.IndexByte(labels[k], 0) >= 0:
+			is.add(p, "key must not be empty")
+		case !Printable(k):
+			var b strings.Builder
+			writeID(&b, k)
+			is.add(p, "key %s must be printable: graphic characters, U+0020 the only space", b.String())
+		case strings.IndexByte(labels[k], 0) >= 0:
 			is.add(join(p, k), "must not contain NUL")
 		}
 	}
@@ -321,11 +330,19 @@ func KnownCapability(name string) bool {
 	return c == "ALL" || capabilities[c]
 }
 
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+// Printable reports whether s is printable as the contract means it for
+// session ids and label keys: valid UTF-8 in which every rune is a Unicode
+// graphic character (unicode.IsGraphic: a letter, mark, number,
+// punctuation, symbol or space) and the only space is U+0020. It refuses
+// control characters (C0, DEL and C1 such as U+0085 and U+009B), format
+// characters (bidi overrides and isolates such as U+202E and
+// U+2066..U+2069, zero-width U+200B..U+200F, U+FEFF), the line and
+// paragraph separators U+2028 and U+2029, private-use and unassigned code
+// points, and every other space separator (U+00A0, U+3000, ...), which
+// would let one id pass for another. Such characters in an id forge log
+// lines, inject terminal escapes or hide text in labels, logs and span
+// attributes. The empty string is printable.
+func Printable(s string) bool {
+	// unicode.IsPrint is IsGraphic with U+0020 as the only space.
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -259,4 +260,57 @@ func TestStateOf(t *testing.T) {
 			t.Errorf("StateOf(%s) = %s, want %s", s, got, w)
 		}
 	}
+}
+
+// checkIssue checks that err has exactly one issue, at path, and that its
+// text is printable whatever the input was.
+func checkIssue(t *testing.T, err error, path string) {
+	t.Helper()
+	if got := paths(issuesOf(t, err)); !reflect.DeepEqual(got, []string{path}) {
+		t.Errorf("issue paths = %q, want [%q]", got, path)
+	}
+	if err != nil && !contract.Printable(err.Error()) {
+		t.Errorf("error text is not printable: %q", err.Error())
+	}
+}
+
+func TestValidateRefusesUnprintableIDs(t *testing.T) {
+	for _, tt := range unprintable {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := contract.NewContainerConfig(tt.s, "alpine:3.20")
+			checkIssue(t, contract.ValidateContainerConfig(cfg), "sessionId")
+
+			cfg = contract.NewContainerConfig("s1", "alpine:3.20")
+			cfg.Labels["k"+tt.s] = "v"
+			checkIssue(t, contract.ValidateContainerConfig(cfg), "labels")
+			checkIssue(t, contract.ValidateVolumeConfig(contract.VolumeConfig{
+				Name: "v", Labels: map[string]string{tt.s: "v"}}), "labels")
+			checkIssue(t, contract.ValidateNetworkConfig(contract.NetworkConfig{
+				Name: "n", Labels: map[string]string{tt.s: "v"}}), "labels")
+			checkIssue(t, contract.ValidateNetworkConfig(contract.NetworkConfig{
+				Name: "n", Options: map[string]string{tt.s: "v"}}), "options")
+
+			// Label values are free text: only NUL is refused.
+			cfg = contract.NewContainerConfig("s1", "alpine:3.20")
+			cfg.Labels["k"] = tt.s
+			err := contract.ValidateContainerConfig(cfg)
+			if strings.Contains(tt.s, "\x00") {
+				checkIssue(t, err, "labels.k")
+			} else if err != nil {
+				t.Errorf("label value %q refused: %v", tt.s, err)
+			}
+		})
+	}
+}
+
+func TestValidateAcceptsPrintableIDs(t *testing.T) {
+	for _, id := range []string{"session-1", "a b", "名前", "café", strings.Repeat("x", 128)} {
+		cfg := contract.NewContainerConfig(id, "alpine:3.20")
+		cfg.Labels[id] = "v"
+		if err := contract.ValidateContainerConfig(cfg); err != nil {
+			t.Errorf("ValidateContainerConfig with id %q: %v", id, err)
+		}
+	}
+	cfg := contract.NewContainerConfig(strings.Repeat("x", 129), "alpine:3.20")
+	checkIssue(t, contract.ValidateContainerConfig(cfg), "sessionId")
 }
