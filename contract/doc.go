@@ -12,7 +12,13 @@
 //
 //   - Every method takes a [context.Context] first.
 //   - Timestamps are [time.Time] (zero means absent) and durations
-//     [time.Duration]; the JSON form converts them.
+//     [time.Duration]; the JSON form converts them. A duration is written
+//     in whole milliseconds rounded away from zero, so that no nonzero
+//     duration becomes 0, the default: 1ns to 1ms is 1, 1.2ms is 2, -0.5ms
+//     is -1 (a negative stop timeout stays negative, which the Docker
+//     driver refuses, rather than becoming the default). A count of
+//     milliseconds beyond the range of time.Duration is read as the
+//     longest duration of its sign, never wrapped around.
 //   - Optional capabilities are optional interfaces, found with a type
 //     assertion: [LogStreamer] follows a container's output.
 //   - One error type, [*DriverError], carries the whole error hierarchy; a

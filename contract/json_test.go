@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -140,5 +141,94 @@ func TestJSONTimesAreMilliseconds(t *testing.T) {
 	data, _ = json.Marshal(contract.StopOptions{Timeout: 1500 * time.Millisecond})
 	if string(data) != `{"timeout":1500}` {
 		t.Errorf("StopOptions JSON = %s", data)
+	}
+}
+
+// TestJSONDurationsNeverRoundToZero checks that every duration of the JSON
+// form is written in whole milliseconds rounded away from zero: a nonzero
+// duration never becomes 0, which means the driver's default (a stop
+// timeout) or nothing (an uptime).
+func TestJSONDurationsNeverRoundToZero(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want int64 // milliseconds in JSON; 0 is left out for the timeout
+	}{
+		{0, 0},
+		{time.Nanosecond, 1},
+		{500 * time.Microsecond, 1},
+		{time.Millisecond - 1, 1},
+		{time.Millisecond, 1},
+		{time.Millisecond + 1, 2},
+		{1200 * time.Microsecond, 2},
+		{1500 * time.Millisecond, 1500},
+		{-time.Nanosecond, -1},
+		{-500 * time.Microsecond, -1},
+		{-time.Millisecond, -1},
+		{-1500 * time.Microsecond, -2},
+		{math.MaxInt64, math.MaxInt64/int64(time.Millisecond) + 1},
+		{math.MinInt64, math.MinInt64/int64(time.Millisecond) - 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.d.String(), func(t *testing.T) {
+			var stop struct {
+				Timeout *int64 `json:"timeout"`
+			}
+			data, _ := json.Marshal(contract.StopOptions{Timeout: tt.d})
+			if err := json.Unmarshal(data, &stop); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.want == 0 && stop.Timeout != nil:
+				t.Errorf("StopOptions{Timeout: %v} JSON = %s, want no timeout", tt.d, data)
+			case tt.want != 0 && (stop.Timeout == nil || *stop.Timeout != tt.want):
+				t.Errorf("StopOptions{Timeout: %v} JSON = %s, want timeout %d", tt.d, data, tt.want)
+			}
+			var health struct{ Uptime int64 }
+			data, _ = json.Marshal(contract.DriverHealth{Uptime: tt.d})
+			if err := json.Unmarshal(data, &health); err != nil || health.Uptime != tt.want {
+				t.Errorf("DriverHealth{Uptime: %v} JSON = %s, want uptime %d", tt.d, data, tt.want)
+			}
+
+			// Back in Go, the duration keeps its sign and is within a
+			// millisecond of the original.
+			var o contract.StopOptions
+			data, _ = json.Marshal(contract.StopOptions{Timeout: tt.d})
+			if err := json.Unmarshal(data, &o); err != nil {
+				t.Fatal(err)
+			}
+			if (o.Timeout > 0) != (tt.d > 0) || (o.Timeout < 0) != (tt.d < 0) ||
+				(o.Timeout-tt.d).Abs() >= time.Millisecond {
+				t.Errorf("StopOptions{Timeout: %v} round trip = %v", tt.d, o.Timeout)
+			}
+		})
+	}
+}
+
+// TestJSONDurationsDoNotWrap checks that a millisecond count beyond the
+// range of time.Duration is read as the longest duration of its sign, not
+// wrapped around: 2^58 ms would wrap to 0, the default stop timeout.
+func TestJSONDurationsDoNotWrap(t *testing.T) {
+	tests := []struct {
+		ms   string
+		want time.Duration
+	}{
+		{"9223372036854", 9223372036854 * time.Millisecond},
+		{"9223372036855", math.MaxInt64},
+		{"288230376151711744", math.MaxInt64},
+		{"9223372036854775807", math.MaxInt64},
+		{"-9223372036854", -9223372036854 * time.Millisecond},
+		{"-9223372036855", math.MinInt64},
+		{"-288230376151711744", math.MinInt64},
+		{"-9223372036854775808", math.MinInt64},
+	}
+	for _, tt := range tests {
+		var o contract.StopOptions
+		if err := json.Unmarshal([]byte(`{"timeout":`+tt.ms+`}`), &o); err != nil || o.Timeout != tt.want {
+			t.Errorf("timeout %s ms = %v, %v; want %v", tt.ms, o.Timeout, err, tt.want)
+		}
+		var h contract.DriverHealth
+		if err := json.Unmarshal([]byte(`{"uptime":`+tt.ms+`}`), &h); err != nil || h.Uptime != tt.want {
+			t.Errorf("uptime %s ms = %v, %v; want %v", tt.ms, h.Uptime, err, tt.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -233,7 +234,9 @@ func (f ContainerFilter) Matches(c ContainerInstance) bool {
 	return true
 }
 
-// StopOptions tune StopContainer. In JSON, timeout is in milliseconds.
+// StopOptions tune StopContainer. In JSON, timeout is in whole
+// milliseconds, rounded away from zero as every duration (see the package
+// doc): a nonzero timeout is never written as 0, the driver's default.
 type StopOptions struct {
 	// Timeout is how long the container gets to exit after SIGTERM before it
 	// is killed. Zero means the driver's default (10s for the bundled
@@ -252,7 +255,7 @@ type stopOptionsJSON struct {
 func (o StopOptions) MarshalJSON() ([]byte, error) {
 	j := stopOptionsJSON{Force: o.Force}
 	if o.Timeout != 0 {
-		ms := o.Timeout.Milliseconds()
+		ms := durationMillis(o.Timeout)
 		j.Timeout = &ms
 	}
 	return json.Marshal(j)
@@ -266,7 +269,7 @@ func (o *StopOptions) UnmarshalJSON(data []byte) error {
 	}
 	*o = StopOptions{Force: j.Force}
 	if j.Timeout != nil {
-		o.Timeout = time.Duration(*j.Timeout) * time.Millisecond
+		o.Timeout = millisDuration(*j.Timeout)
 	}
 	return nil
 }
@@ -313,8 +316,8 @@ const (
 	Unhealthy HealthStatus = "unhealthy"
 )
 
-// DriverHealth reports a driver's health. In JSON, uptime is in
-// milliseconds.
+// DriverHealth reports a driver's health. In JSON, uptime is in whole
+// milliseconds, rounded away from zero.
 type DriverHealth struct {
 	Status     HealthStatus    `json:"status"`
 	Version    string          `json:"version"` // the engine's or driver's version
@@ -341,7 +344,7 @@ type driverHealthJSON struct {
 
 // MarshalJSON writes the contract's JSON form.
 func (h DriverHealth) MarshalJSON() ([]byte, error) {
-	return json.Marshal(driverHealthJSON{h.Status, h.Version, h.Uptime.Milliseconds(), h.Containers, h.Error})
+	return json.Marshal(driverHealthJSON{h.Status, h.Version, durationMillis(h.Uptime), h.Containers, h.Error})
 }
 
 // UnmarshalJSON reads the contract's JSON form.
@@ -350,7 +353,7 @@ func (h *DriverHealth) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
-	*h = DriverHealth{j.Status, j.Version, time.Duration(j.Uptime) * time.Millisecond, j.Containers, j.Error}
+	*h = DriverHealth{j.Status, j.Version, millisDuration(j.Uptime), j.Containers, j.Error}
 	return nil
 }
 
@@ -455,6 +458,34 @@ func fromMillis(ms int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
+}
+
+// durationMillis returns d in whole milliseconds, rounded away from zero
+// (time.Duration.Milliseconds truncates toward it), as the package doc
+// says.
+func durationMillis(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	switch r := d % time.Millisecond; {
+	case r > 0:
+		ms++
+	case r < 0:
+		ms--
+	}
+	return ms
+}
+
+// millisDuration returns ms milliseconds as a Duration, saturated at the
+// longest Duration of its sign: multiplying would wrap around, and could
+// turn a long timeout into 0 or a negative one.
+func millisDuration(ms int64) time.Duration {
+	const most = int64(math.MaxInt64 / time.Millisecond)
+	switch {
+	case ms > most:
+		return math.MaxInt64
+	case ms < -most:
+		return math.MinInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 func nonNilMap(m map[string]string) map[string]string {
