@@ -47,7 +47,11 @@
 //   - command, when set, is not empty and has no NUL;
 //   - env names are not empty and have no '=' or NUL; values have no NUL;
 //   - label keys are not empty and are printable; values have no NUL;
-//   - cpu is finite and >= 0; memory, disk and pids are >= 1;
+//   - cpu is finite and 0 (no limit) or a whole number of millicores from
+//     [MinCPU] (0.001) to [MaxCPU] cores; memory and disk are from 1 to
+//     [MaxMemory] and [MaxDisk] MB; pids from 1 to [MaxPIDs]. Within these
+//     bounds [EngineLimitsOf] converts every limit exactly to engine units
+//     (nanocores, bytes), so no driver rounds a limit to zero or overflows;
 //   - a mount's type is "bind", "volume" or empty (bind for an absolute
 //     source, volume otherwise); a bind source is an absolute, clean path; a
 //     volume source is a volume name; the target is an absolute, clean path

@@ -2,7 +2,6 @@ package contract
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -82,8 +81,11 @@ func ValidateContainerConfig(cfg ContainerConfig) error {
 	return is.err("container config")
 }
 
-// ValidateResourceLimits checks limits against the contract's schema: cpu
-// >= 0 and finite, memory >= 1, disk >= 1, pids >= 1.
+// ValidateResourceLimits checks limits against the contract's schema (cpu
+// >= 0 and finite, memory >= 1, disk >= 1, pids >= 1) and the bounds that
+// make every limit convert exactly to engine units: cpu 0 or a whole
+// number of millicores from [MinCPU] to [MaxCPU], memory at most
+// [MaxMemory], disk at most [MaxDisk], pids at most [MaxPIDs].
 func ValidateResourceLimits(limits ResourceLimits) error {
 	var is issues
 	checkResources(&is, "", limits)
@@ -159,24 +161,6 @@ func checkContainerConfig(is *issues, cfg ContainerConfig) {
 		is.add("network", "must be a network name of [a-zA-Z0-9_.-] starting with a letter or digit")
 	}
 	checkSecurity(is, "security", cfg.Security)
-}
-
-func checkResources(is *issues, p string, l ResourceLimits) {
-	switch {
-	case math.IsNaN(l.CPU) || math.IsInf(l.CPU, 0):
-		is.add(join(p, "cpu"), "Expected finite number")
-	case l.CPU < 0:
-		is.add(join(p, "cpu"), "Number must be greater than or equal to 0")
-	}
-	if l.Memory < 1 {
-		is.add(join(p, "memory"), "Number must be greater than or equal to 1")
-	}
-	if l.Disk < 1 {
-		is.add(join(p, "disk"), "Number must be greater than or equal to 1")
-	}
-	if l.PIDs < 1 {
-		is.add(join(p, "pids"), "Number must be greater than or equal to 1")
-	}
 }
 
 func checkMount(is *issues, p string, m VolumeMount) {

@@ -63,7 +63,10 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
 		}
 	}
-	s := d.buildSpec(cfg, key, mode)
+	s, err := d.buildSpec(cfg, key, mode)
+	if err != nil {
+		return contract.ContainerInstance{}, err
+	}
 	pulled := false
 	for attempt := 1; ; attempt++ {
 		resp, err := d.cli.ContainerCreate(ctx, s.config, s.host, s.network, nil, s.name)
@@ -147,16 +150,15 @@ func appliedDiff(s spec, c container.InspectResponse) string {
 			diffs = append(diffs, what)
 		}
 	}
-	check(got.NanoCPUs == want.NanoCPUs, "the CPU limit")
-	check(got.Memory == want.Memory, "the memory limit")
-	check(got.MemorySwap == want.MemorySwap, "the swap limit")
-	check(got.PidsLimit != nil && *got.PidsLimit == *want.PidsLimit, "the pids limit")
+	for _, f := range s.limits.Diff(appliedLimits(s, got)) {
+		diffs = append(diffs, "the "+f+" limit")
+	}
+	check(got.MemorySwap == s.limits.MemoryBytes, "the swap limit")
 	check(got.ReadonlyRootfs == want.ReadonlyRootfs, "the read-only root filesystem")
 	check(slices.Equal(got.SecurityOpt, want.SecurityOpt), "the security options")
 	check(sameSet(got.CapDrop, want.CapDrop), "the dropped capabilities")
 	check(sameSet(got.CapAdd, want.CapAdd), "the added capabilities")
 	check(got.Tmpfs[tmpTarget] == want.Tmpfs[tmpTarget], "the size-limited /tmp")
-	check(got.StorageOpt["size"] == want.StorageOpt["size"], "the disk quota")
 	check(c.Config.User == s.config.User, "the user")
 	check(len(got.Mounts) == len(want.Mounts) && !slices.ContainsFunc(want.Mounts, func(m mount.Mount) bool {
 		return !slices.ContainsFunc(got.Mounts, func(g mount.Mount) bool {

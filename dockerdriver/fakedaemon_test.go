@@ -21,7 +21,7 @@ import (
 // answers a real daemon gives rarely or never on demand: warnings, every
 // error status, broken connections, registry responses.
 type fakeDaemon struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -32,7 +32,7 @@ type fakeDaemon struct {
 
 const fakeID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func newFakeDaemon(t *testing.T) *fakeDaemon {
+func newFakeDaemon(t testing.TB) *fakeDaemon {
 	f := &fakeDaemon{t: t, auth: map[string]string{}, handlers: map[string]http.HandlerFunc{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)

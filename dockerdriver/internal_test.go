@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -168,7 +169,7 @@ func TestBuildSpec(t *testing.T) {
 	cfg.Security.Capabilities = contract.Capabilities{Drop: []string{"all"}, Add: []string{"cap_chown", "NET_RAW"}}
 	cfg.Volumes = []contract.VolumeMount{{Source: "data", Target: "/tmp"}}
 
-	s := d.buildSpec(cfg, "", diskTmpfs)
+	s := mustSpec(t, d, cfg, "", diskTmpfs)
 	if !strings.HasPrefix(s.name, "resilient-sess-1-with-spaces-") {
 		t.Errorf("name = %q", s.name)
 	}
@@ -187,19 +188,52 @@ func TestBuildSpec(t *testing.T) {
 	}
 
 	// Keyed names are deterministic, per key and label prefix.
-	k1, k2 := d.buildSpec(cfg, "key", diskTmpfs).name, d.buildSpec(cfg, "key", diskTmpfs).name
-	other := (&Driver{labels: newLabels("org.example")}).buildSpec(cfg, "key", diskTmpfs).name
+	k1, k2 := mustSpec(t, d, cfg, "key", diskTmpfs).name, mustSpec(t, d, cfg, "key", diskTmpfs).name
+	other := mustSpec(t, &Driver{labels: newLabels("org.example")}, cfg, "key", diskTmpfs).name
 	if k1 != k2 || k1 == other || !strings.HasPrefix(k1, "resilient-k") || len(k1) != len("resilient-k")+24 {
 		t.Errorf("keyed names %q %q %q", k1, k2, other)
 	}
 
 	cfg.Resources.CPU = 0
 	cfg.Security.ReadOnly = false
-	s = d.buildSpec(cfg, "", diskQuota)
+	s = mustSpec(t, d, cfg, "", diskQuota)
 	if s.host.NanoCPUs != 0 || s.host.StorageOpt["size"] != "100M" {
 		t.Errorf("cpu 0 / quota: %d %v", s.host.NanoCPUs, s.host.StorageOpt)
 	}
-	if s = d.buildSpec(cfg, "", diskUnbounded); s.disk != 0 || s.host.StorageOpt != nil {
+	if s = mustSpec(t, d, cfg, "", diskUnbounded); s.disk != 0 || s.host.StorageOpt != nil {
 		t.Errorf("unbounded: disk %d, %v", s.disk, s.host.StorageOpt)
+	}
+}
+
+func mustSpec(t *testing.T, d *Driver, cfg contract.ContainerConfig, key string, mode diskMode) spec {
+	t.Helper()
+	s, err := d.buildSpec(cfg, key, mode)
+	if err != nil {
+		t.Fatalf("buildSpec: %v", err)
+	}
+	return s
+}
+
+func TestByteSize(t *testing.T) {
+	for give, want := range map[string]int64{
+		"0": 0, "512": 512, "64m": 64 << 20, "64M": 64 << 20, "2k": 2 << 10, "1g": 1 << 30, "1G": 1 << 30,
+		"": -1, "m": -1, "-1m": -1, "1.5m": -1, "1t": -1, "9223372036854775807": math.MaxInt64,
+		"9223372036854775807k": -1, "8796093022208m": -1, "8796093022207m": 8796093022207 << 20,
+	} {
+		if got := byteSize(give); got != want {
+			t.Errorf("byteSize(%q) = %d, want %d", give, got, want)
+		}
+	}
+	for give, want := range map[string]int64{
+		"rw,nosuid,nodev,noexec,size=64m,mode=1777":   64 << 20,
+		"size=64m,rw,rprivate,nosuid,nodev,tmpcopyup": 64 << 20,
+		"rw,nosuid":                      -1,
+		"rw,size=,nosuid":                -1,
+		"rw,size=1099511627776m":         1099511627776 << 20,
+		"rw,size=1099511627776m,size=1m": 1099511627776 << 20,
+	} {
+		if got := optionSize(give); got != want {
+			t.Errorf("optionSize(%q) = %d, want %d", give, got, want)
+		}
 	}
 }

@@ -35,6 +35,10 @@ type spec struct {
 	host    *container.HostConfig
 	network *network.NetworkingConfig
 	disk    int64 // the disk limit applied, in MB; 0 when none
+	mode    diskMode
+	// limits are the limits asked, in engine units, DiskBytes only when
+	// the disk limit is applied: what the engine must report back.
+	limits contract.EngineLimits
 }
 
 // diskMode is how the disk limit is applied to one container.
@@ -47,17 +51,24 @@ const (
 )
 
 // buildSpec maps a validated config to the Docker API. key is the
-// idempotency key, "" when there is none.
-func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMode) spec {
+// idempotency key, "" when there is none. Limits are sent exactly as
+// [contract.EngineLimitsOf] converts them, or the config is refused.
+func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMode) (spec, error) {
+	lim, err := contract.EngineLimitsOf(cfg.Resources)
+	if err != nil {
+		return spec{}, withOp(err, opCreate)
+	}
 	l := d.labels
 	extra := map[string]string{l.session: cfg.SessionID}
 	if key != "" {
 		extra[l.key] = key
 	}
-	s := spec{name: d.containerName(cfg.SessionID, key)}
+	s := spec{name: d.containerName(cfg.SessionID, key), mode: mode, limits: lim}
+	s.limits.DiskBytes = 0
 	switch mode {
 	case diskTmpfs, diskQuota:
 		s.disk = cfg.Resources.Disk
+		s.limits.DiskBytes = lim.DiskBytes
 	}
 	extra[l.disk] = strconv.FormatInt(s.disk, 10)
 
@@ -75,21 +86,18 @@ func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMo
 		s.config.Cmd = strslice.StrSlice(slices.Clone(cfg.Command))
 	}
 
-	memory := cfg.Resources.Memory * mib
-	pids := cfg.Resources.PIDs
+	pids := lim.PIDs
 	h := &container.HostConfig{
 		Resources: container.Resources{
-			Memory:     memory,
-			MemorySwap: memory, // no swap beyond the memory limit
+			NanoCPUs:   lim.NanoCPUs,
+			Memory:     lim.MemoryBytes,
+			MemorySwap: lim.MemoryBytes, // no swap beyond the memory limit
 			PidsLimit:  &pids,
 		},
 		CapDrop:        canonicalCaps(cfg.Security.Capabilities.Drop),
 		CapAdd:         canonicalCaps(cfg.Security.Capabilities.Add),
 		ReadonlyRootfs: cfg.Security.ReadOnly,
 		NetworkMode:    container.NetworkMode(cfg.Network),
-	}
-	if cfg.Resources.CPU > 0 {
-		h.NanoCPUs = int64(math.Round(cfg.Resources.CPU * 1e9))
 	}
 	if cfg.Security.NoNewPrivileges {
 		h.SecurityOpt = []string{"no-new-privileges=true"}
@@ -122,7 +130,64 @@ func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMo
 	if cfg.Network != "" {
 		s.network = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{cfg.Network: {}}}
 	}
-	return s
+	return s, nil
+}
+
+// appliedLimits reads the limits the engine reports for a container
+// created from s, in the units of [contract.EngineLimits].
+func appliedLimits(s spec, h *container.HostConfig) contract.EngineLimits {
+	a := contract.EngineLimits{NanoCPUs: h.NanoCPUs, MemoryBytes: h.Memory}
+	if h.PidsLimit != nil {
+		a.PIDs = *h.PidsLimit
+	}
+	switch {
+	case s.mode == diskTmpfs && s.host.Tmpfs[tmpTarget] == "":
+		// The caller's own volume at /tmp on a read-only root: nothing
+		// the driver writes to is unbounded (see "Disk limit").
+		a.DiskBytes = s.limits.DiskBytes
+	case s.mode == diskTmpfs:
+		a.DiskBytes = optionSize(h.Tmpfs[tmpTarget])
+	case s.mode == diskQuota:
+		a.DiskBytes = byteSize(h.StorageOpt["size"])
+	}
+	return a
+}
+
+// optionSize returns the size= option of a mount's comma-separated
+// options in bytes, or -1 when there is none or it does not parse.
+func optionSize(opts string) int64 {
+	for o := range strings.SplitSeq(opts, ",") {
+		if v, ok := strings.CutPrefix(o, "size="); ok {
+			return byteSize(v)
+		}
+	}
+	return -1
+}
+
+// byteSize parses a size as mount options and storage options write it:
+// a decimal number of bytes with an optional k, m or g suffix (powers of
+// 1024, either case). It returns -1 when s is not such a size or does not
+// fit in an int64.
+func byteSize(s string) int64 {
+	shift := 0
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			shift = 10
+		case 'm', 'M':
+			shift = 20
+		case 'g', 'G':
+			shift = 30
+		}
+		if shift > 0 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64>>shift {
+		return -1
+	}
+	return v << shift
 }
 
 // tmpfsOptions are the mount options of the tmpfs of a read-only root
