@@ -214,14 +214,14 @@ func TestRetriesTakeTokens(t *testing.T) {
 			resilient.WithRateLimit(1, 1, ratelimit.WithMaxWait(0)),
 		)
 		id := f.container(t)
-		f.faulty.Inject(contract.OpStartContainer, drivertest.Fault{Nth: 1, Count: 2, Err: timeout})
+		f.faulty.Inject(contract.OpGetContainerLogs, drivertest.Fault{Nth: 1, Count: 2, Err: timeout})
 		// One token a second: attempts are spaced by the limiter's
 		// RetryAfter, not by the 100ms backoff.
 		start := time.Now()
-		if err := f.d.StartContainer(t.Context(), id); err != nil {
+		if _, err := f.d.GetContainerLogs(t.Context(), id, contract.LogOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if got := f.faulty.Calls(contract.OpStartContainer); got != 3 {
+		if got := f.faulty.Calls(contract.OpGetContainerLogs); got != 3 {
 			t.Errorf("calls = %d, want 3", got)
 		}
 		if el := time.Since(start); el < 2*time.Second {
@@ -239,10 +239,10 @@ func TestHealthCheckThroughWrap(t *testing.T) {
 		id := f.container(t)
 		ctx := t.Context()
 
-		// Open StartContainer's circuit and spend the only token.
-		f.faulty.Inject(contract.OpStartContainer, drivertest.Fault{Err: timeout})
-		if err := f.d.StartContainer(ctx, id); !errors.Is(err, contract.ErrCircuitOpen) {
-			t.Fatalf("StartContainer = %v, want CIRCUIT_OPEN in the end", err)
+		// Open GetContainerLogs' circuit and spend the only token.
+		f.faulty.Inject(contract.OpGetContainerLogs, drivertest.Fault{Err: timeout})
+		if _, err := f.d.GetContainerLogs(ctx, id, contract.LogOptions{}); !errors.Is(err, contract.ErrCircuitOpen) {
+			t.Fatalf("GetContainerLogs = %v, want CIRCUIT_OPEN in the end", err)
 		}
 		if err := f.d.StopContainer(ctx, id, contract.StopOptions{}); !errors.Is(err, contract.ErrRateLimited) {
 			t.Fatalf("StopContainer = %v, want RATE_LIMITED", err)
@@ -263,8 +263,8 @@ func TestHealthCheckThroughWrap(t *testing.T) {
 		if err != nil {
 			t.Fatalf("HealthCheck = %v, want success while circuits are open and tokens spent", err)
 		}
-		if h.Status != contract.Healthy || h.Error != "circuit open: StartContainer" {
-			t.Errorf("health = %q, %q; want healthy, \"circuit open: StartContainer\"", h.Status, h.Error)
+		if h.Status != contract.Healthy || h.Error != "circuit open: GetContainerLogs" {
+			t.Errorf("health = %q, %q; want healthy, \"circuit open: GetContainerLogs\"", h.Status, h.Error)
 		}
 	})
 }

@@ -99,20 +99,6 @@ var ops = []Op{
 // [OpStreamContainerLogs].
 func Ops() []Op { return append([]Op(nil), ops...) }
 
-// Idempotent reports whether calling the operation twice has the same effect
-// as calling it once, so that it may be retried without further care. Creates
-// are made idempotent by an idempotency key (see [WithIdempotencyKey]) and
-// removes by treating "not found" after an unknown outcome as success; both
-// report false here.
-func (o Op) Idempotent() bool {
-	switch o {
-	case OpCreateContainer, OpRemoveContainer, OpCreateVolume, OpRemoveVolume,
-		OpCreateNetwork, OpRemoveNetwork:
-		return false
-	}
-	return true
-}
-
 // NumOps is the number of operations [Op.Index] knows: the operations of
 // [ContainerDriver] and [OpStreamContainerLogs].
 const NumOps = 14

@@ -183,13 +183,46 @@ func TestOps(t *testing.T) {
 	}
 	idempotent := map[contract.Op]bool{
 		contract.OpGetContainer: true, contract.OpListContainers: true, contract.OpHealthCheck: true,
-		contract.OpStartContainer: true, contract.OpStopContainer: true, contract.OpCreateContainer: false,
+		contract.OpStartContainer: false, contract.OpStopContainer: false, contract.OpCreateContainer: false,
 		contract.OpRemoveContainer: false, contract.OpCreateVolume: false,
 	}
 	for op, want := range idempotent {
 		if got := op.Idempotent(); got != want {
 			t.Errorf("%s.Idempotent() = %v, want %v", op, got, want)
 		}
+	}
+}
+
+// TestOpInfo pins the table of operations: what every layer reads of an
+// operation.
+func TestOpInfo(t *testing.T) {
+	c, v, n, e := contract.ResourceContainer, contract.ResourceVolume, contract.ResourceNetwork, contract.ResourceEngine
+	want := map[contract.Op]contract.OpInfo{
+		contract.OpCreateContainer:     {Resource: c, Effect: contract.EffectCreate, Recovery: contract.RecoverByKey},
+		contract.OpStartContainer:      {Resource: c, Effect: contract.EffectChange, Recovery: contract.RecoverCheckState, NotFound: contract.CodeContainerNotFound},
+		contract.OpStopContainer:       {Resource: c, Effect: contract.EffectChange, Recovery: contract.RecoverCheckState, NotFound: contract.CodeContainerNotFound},
+		contract.OpRemoveContainer:     {Resource: c, Effect: contract.EffectRemove, Recovery: contract.RecoverNotFoundIsDone, NotFound: contract.CodeContainerNotFound},
+		contract.OpGetContainer:        {Resource: c, NotFound: contract.CodeContainerNotFound},
+		contract.OpListContainers:      {Resource: e},
+		contract.OpGetContainerLogs:    {Resource: c, NotFound: contract.CodeContainerNotFound},
+		contract.OpHealthCheck:         {Resource: e, Recovery: contract.RecoverNever},
+		contract.OpIsContainerHealthy:  {Resource: c, NotFound: contract.CodeContainerNotFound},
+		contract.OpCreateVolume:        {Resource: v, Effect: contract.EffectCreate, Recovery: contract.RecoverByKey},
+		contract.OpRemoveVolume:        {Resource: v, Effect: contract.EffectRemove, Recovery: contract.RecoverNotFoundIsDone, NotFound: contract.CodeVolumeNotFound},
+		contract.OpCreateNetwork:       {Resource: n, Effect: contract.EffectCreate, Recovery: contract.RecoverByKey},
+		contract.OpRemoveNetwork:       {Resource: n, Effect: contract.EffectRemove, Recovery: contract.RecoverNotFoundIsDone, NotFound: contract.CodeNetworkNotFound},
+		contract.OpStreamContainerLogs: {Resource: c, NotFound: contract.CodeContainerNotFound},
+	}
+	if len(want) != contract.NumOps {
+		t.Fatalf("the test knows %d ops, the contract %d", len(want), contract.NumOps)
+	}
+	for op, w := range want {
+		if got := op.Info(); got != w {
+			t.Errorf("%s.Info() = %+v, want %+v", op, got, w)
+		}
+	}
+	if got := contract.Op("Nope").Info(); got != (contract.OpInfo{}) {
+		t.Errorf("unknown op's Info() = %+v", got)
 	}
 }
 
@@ -210,5 +243,21 @@ func TestOpIndex(t *testing.T) {
 	}
 	if got := contract.Op("Other").Index(); got != -1 {
 		t.Errorf("unknown op Index() = %d, want -1", got)
+	}
+}
+
+func TestErrorType(t *testing.T) {
+	for _, c := range contract.Codes() {
+		if got := contract.ErrorType(fmt.Errorf("wrapped: %w", contract.NewError(c, "", "", "msg", nil))); got != string(c) {
+			t.Errorf("ErrorType(%s) = %q", c, got)
+		}
+	}
+	for _, err := range []error{
+		nil, errors.New("plain"), context.Canceled,
+		&contract.DriverError{Code: "secret text"}, &contract.DriverError{Code: ""},
+	} {
+		if got := contract.ErrorType(err); got != contract.OtherErrorType {
+			t.Errorf("ErrorType(%v) = %q, want %q", err, got, contract.OtherErrorType)
+		}
 	}
 }

@@ -27,7 +27,15 @@ type Call struct {
 	// an interceptor may amend before it returns (to add the state of its
 	// circuits, say). The caller receives what it holds then.
 	Health *contract.DriverHealth
+
+	driver contract.ContainerDriver
 }
+
+// Driver returns the driver the call continues to, the one its [Invoker]
+// calls. An interceptor may ask it questions of its own (the retry layer
+// reads a container's state before it repeats a start whose outcome is
+// unknown); such calls pass through the layers inside it.
+func (c *Call) Driver() contract.ContainerDriver { return c.driver }
 
 // Idempotent reports whether the call may be repeated without further care;
 // see contract.Op.Idempotent.
@@ -99,6 +107,7 @@ var pool = sync.Pool{New: func() any {
 func get(next contract.ContainerDriver, op contract.Op, id string) *invocation {
 	inv := pool.Get().(*invocation)
 	inv.next = next
+	inv.call.driver = next
 	inv.call.Op = op
 	inv.call.ID = id
 	return inv

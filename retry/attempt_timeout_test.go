@@ -76,16 +76,16 @@ func TestAttemptTimeoutBlockingDriver(t *testing.T) {
 		d := retry.New(retry.WithAttemptTimeout(500*time.Millisecond), retry.WithMaxAttempts(5), noJitter,
 			retry.WithOnRetry(func(_ context.Context, info retry.Info) { last = info.Err }))(stub)
 		start := time.Now()
-		if err := d.StopContainer(t.Context(), "c1", contract.StopOptions{}); err != nil {
-			t.Fatalf("StopContainer: %v", err)
+		if _, err := d.ListContainers(t.Context(), contract.ContainerFilter{}); err != nil {
+			t.Fatalf("ListContainers: %v", err)
 		}
 		if el := time.Since(start); el != 2*500*time.Millisecond+100*time.Millisecond+200*time.Millisecond {
 			t.Errorf("took %v, want 2×500ms attempts and 100+200ms waits", el)
 		}
-		if got := stub.Calls(contract.OpStopContainer); got != 3 {
+		if got := stub.Calls(contract.OpListContainers); got != 3 {
 			t.Errorf("calls = %d, want 3", got)
 		}
-		wantAttemptTimeout(t, last, contract.OpStopContainer, "c1", 500*time.Millisecond)
+		wantAttemptTimeout(t, last, contract.OpListContainers, "", 500*time.Millisecond)
 		if !errors.Is(last, context.DeadlineExceeded) {
 			t.Errorf("%v does not wrap the driver's error", last)
 		}

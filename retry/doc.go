@@ -84,21 +84,43 @@
 // error. [WithBudget] shares one
 // budget among middlewares; [WithoutBudget] removes it.
 //
-// # Idempotency
+// # After an unknown outcome
 //
-// A retried create must never make a second resource when the first
-// attempt's response was lost. For CreateContainer, CreateVolume and
-// CreateNetwork the layer puts a fresh random key on the context once per
-// logical call with contract.WithIdempotencyKey, unless the caller set
-// one; every attempt carries the same key, and drivers return the
-// resource an earlier attempt made with it.
+// An attempt that fails with TIMEOUT, NETWORK or another retryable error
+// (other than CIRCUIT_OPEN and RATE_LIMITED, which mean the call never
+// left) has an unknown outcome: the engine may have done the work and the
+// answer been lost. What the next attempt may do then is a property of the
+// operation, read from one place, its contract.Recovery in the table of
+// operations (contract.Op.Info):
 //
-// A retried remove (RemoveContainer, RemoveVolume, RemoveNetwork) whose
-// earlier attempt failed with an unknown outcome (TIMEOUT, NETWORK, or
-// another retryable error other than CIRCUIT_OPEN and RATE_LIMITED, which
-// mean the call never left) and that then finds nothing (the matching
-// NOT_FOUND code) has succeeded: the earlier attempt removed it. A remove
-// whose first attempt finds nothing still fails with NOT_FOUND.
+//   - Reads (GetContainer, ListContainers, GetContainerLogs,
+//     IsContainerHealthy, StreamContainerLogs) are repeated as they are.
+//   - Creates (CreateContainer, CreateVolume, CreateNetwork) are repeated
+//     with the same idempotency key: the layer puts a fresh random key on
+//     the context once per logical call with contract.WithIdempotencyKey,
+//     unless the caller set one, and drivers return the resource an
+//     earlier attempt made with it.
+//   - Removes (RemoveContainer, RemoveVolume, RemoveNetwork) are repeated,
+//     and the matching NOT_FOUND code then means an earlier attempt removed
+//     the resource: the call has succeeded. A remove whose first attempt
+//     finds nothing still fails with NOT_FOUND.
+//   - StartContainer and StopContainer first read the container's state
+//     (GetContainer through the layers inside this one, bounded by the
+//     attempt timeout) and are repeated only when the work did not
+//     happen. A start happened when the container runs, or when its
+//     StartedAt is at or after the moment the call began: a one-shot
+//     container that started and exited during the wait was started, and
+//     is not run a second time. A stop happened when the container no
+//     longer runs. A container that is gone fails the call with
+//     CONTAINER_NOT_FOUND. When the read fails too, it counts as the
+//     attempt, and the next attempt reads again. The start rule compares
+//     the engine's StartedAt with this process's clock, so it holds when
+//     the two clocks agree to better than the wait between attempts (they
+//     are one clock on a local engine).
+//   - HealthCheck is never repeated.
+//
+// Operations whose outcome is known (the first attempt failed before it
+// left, or was refused) are simply repeated.
 //
 // # Observability
 //

@@ -66,18 +66,22 @@ func (r *retrier) config(op contract.Op) *config {
 
 func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
 	c := r.config(call.Op)
-	if call.Op == contract.OpHealthCheck {
+	info := call.Op.Info()
+	if info.Recovery == contract.RecoverNever {
 		middleware.CountAttempt(ctx)
 		return next(ctx)
 	}
 	if c.maxAttempts < 2 {
 		return c.attempt(ctx, call, next)
 	}
-	switch call.Op {
-	case contract.OpCreateContainer, contract.OpCreateVolume, contract.OpCreateNetwork:
+	var began time.Time // when the call began, for RecoverCheckState
+	switch info.Recovery {
+	case contract.RecoverByKey:
 		if _, ok := contract.IdempotencyKey(ctx); !ok {
 			ctx = contract.WithIdempotencyKey(ctx, rand.Text())
 		}
+	case contract.RecoverCheckState:
+		began = time.Now()
 	}
 	if c.budget != nil {
 		c.budget.record()
@@ -86,7 +90,7 @@ func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next mid
 	if err == nil {
 		return nil
 	}
-	return c.retry(ctx, call, next, err)
+	return c.retry(ctx, call, next, err, began)
 }
 
 // attempt counts and makes one attempt of call, under the attempt timeout
@@ -115,16 +119,19 @@ func (c *config) attempt(ctx context.Context, call *middleware.Call, next middle
 	return err
 }
 
-// retry runs the attempts after a first one failed with err. The success
-// path reads no clock: the max elapsed time counts from here.
-func (c *config) retry(ctx context.Context, call *middleware.Call, next middleware.Invoker, err error) error {
+// retry runs the attempts after a first one failed with err, applying
+// the op's contract.Recovery after an attempt whose outcome is unknown.
+// began is when the call began, for RecoverCheckState. The max elapsed
+// time counts from here.
+func (c *config) retry(ctx context.Context, call *middleware.Call, next middleware.Invoker, err error, began time.Time) error {
 	op := call.Op
+	opInfo := op.Info()
 	start := time.Now()
 	var b *backoff.ExponentialBackOff // made here, so that success allocates nothing
-	unknown := false                  // an attempt failed in a way that may have removed the resource
+	unknown := false                  // an attempt failed in a way that may have done the work
 	for attempt := 1; ; attempt++ {
-		if unknown && isNotFoundAfterRemove(op, err) {
-			return nil
+		if unknown && opInfo.Recovery == contract.RecoverNotFoundIsDone && contract.CodeOf(err) == opInfo.NotFound {
+			return nil // an earlier attempt removed it
 		}
 		unknown = unknown || outcomeUnknown(err)
 
@@ -168,10 +175,52 @@ func (c *config) retry(ctx context.Context, call *middleware.Call, next middlewa
 			return &Error{Attempts: attempt, Err: err, Reason: serr}
 		}
 
+		if unknown && opInfo.Recovery == contract.RecoverCheckState {
+			done, verr := c.workDone(ctx, call, began)
+			if done {
+				return nil
+			}
+			if verr != nil {
+				err = verr // the state is unknown too: this attempt failed
+				continue
+			}
+		}
 		if err = c.attempt(ctx, call, next); err == nil {
 			return nil
 		}
 	}
+}
+
+// workDone reads the state of the container of a start or stop whose
+// earlier attempt had an unknown outcome, and reports whether that attempt
+// did the work: for a start, the container runs or has started since the
+// call began (a one-shot container that started and exited was started);
+// for a stop, it no longer runs. The read is bounded by the attempt
+// timeout. A container that is gone fails the call with its not-found
+// error.
+func (c *config) workDone(ctx context.Context, call *middleware.Call, began time.Time) (bool, error) {
+	if c.attemptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.attemptTimeout)
+		defer cancel()
+	}
+	inst, err := call.Driver().GetContainer(ctx, call.ID)
+	if err != nil {
+		return false, err
+	}
+	if inst == nil {
+		return false, &contract.DriverError{
+			Code:    call.Op.Info().NotFound,
+			Message: "the container is gone",
+			Op:      call.Op,
+			ID:      call.ID,
+		}
+	}
+	running := inst.Status == contract.StatusRunning || inst.Status == contract.StatusPaused
+	if call.Op == contract.OpStopContainer {
+		return !running, nil
+	}
+	return running || (!inst.StartedAt.IsZero() && !inst.StartedAt.Before(began)), nil
 }
 
 func (c *config) newBackOff() *backoff.ExponentialBackOff {
@@ -205,20 +254,6 @@ func outcomeUnknown(err error) bool {
 	return contract.IsRetryable(err)
 }
 
-// isNotFoundAfterRemove reports whether err is the not-found error of a
-// remove op.
-func isNotFoundAfterRemove(op contract.Op, err error) bool {
-	switch contract.CodeOf(err) {
-	case contract.CodeContainerNotFound:
-		return op == contract.OpRemoveContainer
-	case contract.CodeVolumeNotFound:
-		return op == contract.OpRemoveVolume
-	case contract.CodeNetworkNotFound:
-		return op == contract.OpRemoveNetwork
-	}
-	return false
-}
-
 // sleep waits for d or until ctx is done, and returns ctx.Err() in the
 // second case.
 func sleep(ctx context.Context, d time.Duration) error {
@@ -241,13 +276,9 @@ func addEvent(ctx context.Context, info Info) {
 	if !span.IsRecording() {
 		return
 	}
-	code := string(contract.CodeOf(info.Err))
-	if code == "" {
-		code = "_OTHER"
-	}
 	span.AddEvent("retry", trace.WithAttributes(
 		attribute.Int("retry.attempt", info.Attempt),
 		attribute.Int64("retry.delay_ms", info.Delay.Milliseconds()),
-		attribute.String("error.type", code),
+		attribute.String("error.type", contract.ErrorType(info.Err)),
 	))
 }

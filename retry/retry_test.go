@@ -377,11 +377,15 @@ func TestForOp(t *testing.T) {
 			retry.WithoutBudget(),
 		)
 		id := f.container(t)
+		running := f.container(t) // a stop of a container that does not run is done
+		if err := f.mem.StartContainer(t.Context(), running); err != nil {
+			t.Fatal(err)
+		}
 		for _, op := range []contract.Op{contract.OpStartContainer, contract.OpStopContainer, contract.OpGetContainerLogs} {
 			f.faulty.Inject(op, drivertest.Fault{Err: timeout})
 		}
 		f.d.StartContainer(t.Context(), id)
-		f.d.StopContainer(t.Context(), id, contract.StopOptions{})
+		f.d.StopContainer(t.Context(), running, contract.StopOptions{})
 		f.d.GetContainerLogs(t.Context(), id, contract.LogOptions{})
 		want := map[contract.Op]int{contract.OpStartContainer: 5, contract.OpStopContainer: 2, contract.OpGetContainerLogs: 1}
 		for op, n := range want {
