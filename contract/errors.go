@@ -83,6 +83,30 @@ func (c Code) Retryable() bool { return codeInfo[c].retryable }
 // String returns the code.
 func (c Code) String() string { return string(c) }
 
+// Known reports whether c is one of the contract's codes ([Codes]).
+func (c Code) Known() bool {
+	_, ok := codeInfo[c]
+	return ok
+}
+
+// OtherErrorType is what [ErrorType] returns for an error without a known
+// code, as the OpenTelemetry semantic conventions spell it.
+const OtherErrorType = "_OTHER"
+
+// ErrorType returns what telemetry records of err, as the attribute
+// error.type: the code of the first *DriverError in its chain when it is
+// one of the contract's codes, else [OtherErrorType]. It is the one
+// allowlist every layer that writes error.type uses: a driver or a
+// wrapped library that puts a message into a code puts nothing into
+// spans or metrics, and their cardinality stays bounded. It never reads
+// the error's text.
+func ErrorType(err error) string {
+	if c := CodeOf(err); c.Known() {
+		return string(c)
+	}
+	return OtherErrorType
+}
+
 // DriverError is the one error type of the contract. Every error a driver or
 // middleware returns is, or wraps, a *DriverError.
 //

@@ -47,4 +47,5 @@ step "fuzzing, a fixed short time per target"
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" "$1"; }
 fuzz ./contract FuzzDecodeAndValidate
 fuzz ./dockerdriver FuzzDemuxReader
+fuzz ./dockerdriver FuzzLimitsSent
 (cd chaos && fuzz . FuzzContainerIDs)

@@ -29,11 +29,9 @@ const (
 
 // Values of resilient.outcome and error.type.
 const (
-	outcomeOK    = "ok"
-	outcomeError = "error"
-	// otherErrorType is error.type for an error that carries no known
-	// contract code, as the OpenTelemetry semantic conventions spell it.
-	otherErrorType = "_OTHER"
+	outcomeOK      = "ok"
+	outcomeError   = "error"
+	otherErrorType = contract.OtherErrorType
 )
 
 // maxValueLen caps identifier values (IDs, names, session IDs, image
@@ -41,38 +39,15 @@ const (
 // length.
 const maxValueLen = 256
 
-// knownCodes holds every code of the contract; error.type is one of them or
-// otherErrorType, so a driver that invents codes cannot make the metrics'
-// cardinality grow or put text into an attribute.
-var knownCodes = func() map[contract.Code]string {
-	m := make(map[contract.Code]string)
-	for _, c := range contract.Codes() {
-		m[c] = string(c)
-	}
-	return m
-}()
-
-// errorType returns the value of error.type for err: the contract code of the
-// first *contract.DriverError in its chain, or "_OTHER". It never looks at
-// the error's text.
-func errorType(err error) string {
-	if t, ok := knownCodes[contract.CodeOf(err)]; ok {
-		return t
-	}
-	return otherErrorType
-}
-
 // idKey returns the key under which the resource ID of a call of op is
 // recorded, or "" when the op concerns no single resource.
 func idKey(op contract.Op) attribute.Key {
-	switch op {
-	case contract.OpCreateContainer, contract.OpStartContainer, contract.OpStopContainer,
-		contract.OpRemoveContainer, contract.OpGetContainer, contract.OpGetContainerLogs,
-		contract.OpStreamContainerLogs, contract.OpIsContainerHealthy:
+	switch op.Info().Resource {
+	case contract.ResourceContainer:
 		return keyContainerID
-	case contract.OpCreateVolume, contract.OpRemoveVolume:
+	case contract.ResourceVolume:
 		return keyVolumeID
-	case contract.OpCreateNetwork, contract.OpRemoveNetwork:
+	case contract.ResourceNetwork:
 		return keyNetworkID
 	}
 	return ""
@@ -88,7 +63,7 @@ func callAttributes(attrs []attribute.KeyValue, call *middleware.Call) []attribu
 	}
 	switch {
 	case call.Container != nil:
-		if s := call.Container.SessionID; s != "" {
+		if s := call.Container.SessionID; s != "" && contract.Printable(s) {
 			attrs = append(attrs, keySessionID.String(clean(s)))
 		}
 		if img := imageName(call.Container.Image); img != "" {

@@ -48,7 +48,10 @@
 //	                      digest included), only if it is a valid OCI
 //	                      reference; anything else, which could carry
 //	                      "user:password@", is left out
-//	session.id            CreateContainer: the config's session ID
+//	session.id            CreateContainer: the config's session ID, only if
+//	                      it is printable (contract.Printable): an ID with
+//	                      controls, bidi overrides or invalid UTF-8 is left
+//	                      out, as validation will refuse it anyway
 //	volume.id             RemoveVolume; CreateVolume once the volume exists
 //	volume.name           CreateVolume: the config's name
 //	network.id            RemoveNetwork; CreateNetwork once the network exists
@@ -58,6 +61,8 @@
 //	                      ("CONTAINER_NOT_FOUND", ...), or "_OTHER" for an
 //	                      error without one (a bare context error) or with a
 //	                      code the contract does not define
+//	                      (contract.ErrorType, the one allowlist the retry
+//	                      layer's events use too)
 //
 // Values that come from the caller (IDs, names, session IDs) are recorded
 // before validation has run, so they are made valid UTF-8 and cut to 256

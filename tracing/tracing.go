@@ -145,7 +145,7 @@ func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next midd
 
 	// The error's text may hold secrets (a daemon echoing a command line, a
 	// registry message): only its code leaves this layer.
-	et := errorType(err)
+	et := contract.ErrorType(err)
 	errAttr := keyErrorType.String(et)
 	span.SetAttributes(errAttr)
 	span.SetStatus(codes.Error, et)

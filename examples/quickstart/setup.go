@@ -148,10 +148,7 @@ func (t *telemetry) startSession(ctx context.Context, sessionID string) (context
 	}
 	return ctx, func(err error) {
 		if err != nil {
-			code := string(contract.CodeOf(err))
-			if code == "" {
-				code = "_OTHER"
-			}
+			code := contract.ErrorType(err)
 			span.SetAttributes(attribute.String("error.type", code))
 			span.SetStatus(codes.Error, code)
 		}
