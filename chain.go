@@ -6,12 +6,13 @@ import (
 	"github.com/resilientdriver/resilient/middleware"
 	"github.com/resilientdriver/resilient/ratelimit"
 	"github.com/resilientdriver/resilient/retry"
+	"github.com/resilientdriver/resilient/timeout"
 	"github.com/resilientdriver/resilient/tracing"
 )
 
 // Wrap returns base wrapped in the recommended layers, outermost first:
 //
-//	tracing -> validation -> retry -> breaker -> ratelimit -> base
+//	tracing -> validation -> retry -> breaker -> ratelimit -> timeout -> base
 //
 // With no options every layer runs with safe production defaults; the
 // options tune each layer or remove it. The package documentation gives
@@ -51,6 +52,9 @@ func (c *config) layers() []middleware.Middleware {
 	}
 	if !c.noRateLimit {
 		mws = append(mws, ratelimit.New(c.limit, c.burst, c.rateLimit...))
+	}
+	if c.timeout > 0 || len(c.timeoutOps) > 0 {
+		mws = append(mws, timeout.New(c.timeout, c.timeoutOps...))
 	}
 	return mws
 }

@@ -16,7 +16,7 @@
 //
 // Outermost first:
 //
-//	tracing -> validation -> retry -> breaker -> ratelimit -> base
+//	tracing -> validation -> retry -> breaker -> ratelimit -> timeout -> base
 //
 // A call enters at the left and reaches the driver at the right. Why this
 // order:
@@ -35,16 +35,21 @@
 //     layer honours or, when it is too far off, gives up on at once.
 //   - The breaker sits outside the rate limiter, so that an open circuit
 //     rejects a call without spending a token.
-//   - The rate limiter is innermost, so that every attempt, retries
-//     included, takes a token and a concurrency slot: retries cannot push
-//     the engine past the limit. The retry layer honours the RetryAfter of
-//     a RATE_LIMITED error too.
+//   - The rate limiter is inside the breaker and the retry layer, so that
+//     every attempt, retries included, takes a token and a concurrency
+//     slot: retries cannot push the engine past the limit. The retry
+//     layer honours the RetryAfter of a RATE_LIMITED error too.
+//   - The timeout layer is innermost, so that each attempt gets its own
+//     bound, waiting for a token does not spend it, and an attempt cut by
+//     it reaches the breaker as a TIMEOUT, an engine failure like any
+//     other: a hung engine opens the circuit and later calls fail fast.
 //
 // # What runs again on every retry
 //
 // Everything inside the retry layer runs once per attempt: the breaker
 // (each attempt counts, and may be rejected), the rate limiter (each
-// attempt takes a token and a slot) and the driver. Tracing and validation
+// attempt takes a token and a slot), the timeout (each attempt has its
+// own) and the driver. Tracing and validation
 // run once per logical call: one span, one validation. The retry layer
 // puts one idempotency key on the context of a create for all its
 // attempts, so that a create retried after a lost response makes one
@@ -71,10 +76,11 @@
 //	             of >= 20 calls within 60s; open for 30s
 //	ratelimit    50 calls/s, bursts of 25, 16 calls in flight, waits of
 //	             at most 5s
+//	timeout      none (WithTimeout adds the layer)
 //
 // Each With option (WithTracing, WithValidation, WithRetry, WithBreaker,
-// WithRateLimit) adds options to its layer, and each Without option
-// (WithoutTracing, ...) removes it.
+// WithRateLimit, WithTimeout) adds options to its layer, and each Without
+// option (WithoutTracing, ...) removes it.
 //
 // # Errors
 //

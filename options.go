@@ -1,12 +1,15 @@
 package resilient
 
 import (
+	"time"
+
 	"golang.org/x/time/rate"
 
 	"github.com/resilientdriver/resilient/breaker"
 	"github.com/resilientdriver/resilient/middleware"
 	"github.com/resilientdriver/resilient/ratelimit"
 	"github.com/resilientdriver/resilient/retry"
+	"github.com/resilientdriver/resilient/timeout"
 	"github.com/resilientdriver/resilient/tracing"
 )
 
@@ -39,6 +42,8 @@ type config struct {
 	limit      rate.Limit
 	burst      int
 	rateLimit  []ratelimit.Option
+	timeout    time.Duration
+	timeoutOps []timeout.Option
 
 	noTracing, noValidation, noRetry, noBreaker, noRateLimit bool
 }
@@ -151,4 +156,23 @@ func WithRateLimit(limit rate.Limit, burst int, opts ...ratelimit.Option) Option
 // WithoutRateLimit removes the rate limit layer, concurrency cap included.
 func WithoutRateLimit() Option {
 	return optionFunc(func(c *config) { c.noRateLimit = true })
+}
+
+// WithTimeout bounds every attempt of every call by d, and adds opts
+// (timeout.ForOp) to the timeout layer, innermost, so that the breaker
+// counts an attempt that hangs as an engine failure and the retry layer
+// retries it; see the timeout package. Zero or negative d bounds only the
+// operations opts name.
+//
+// Default: none.
+func WithTimeout(d time.Duration, opts ...timeout.Option) Option {
+	return optionFunc(func(c *config) {
+		c.timeout = d
+		c.timeoutOps = append(c.timeoutOps, opts...)
+	})
+}
+
+// WithoutTimeout removes the timeout layer.
+func WithoutTimeout() Option {
+	return optionFunc(func(c *config) { c.timeout, c.timeoutOps = 0, nil })
 }

@@ -266,7 +266,7 @@ func (s *Set) classify(ctx context.Context, err error) error {
 	}
 	var de *contract.DriverError
 	isDriverError := errors.As(err, &de)
-	if isDriverError && (de.Code == contract.CodeCircuitOpen || de.Code == contract.CodeRateLimited) {
+	if contract.RejectedLocally(err) {
 		return errExcluded
 	}
 	if attemptTimedOut {

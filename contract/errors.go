@@ -89,6 +89,19 @@ func (c Code) Known() bool {
 	return ok
 }
 
+// RejectedLocally reports whether err is a refusal by a layer of this
+// process, an open circuit (CIRCUIT_OPEN) or a rate or concurrency limit
+// (RATE_LIMITED): the call never reached the engine. Its outcome is known
+// (nothing happened), and it says nothing of the engine's health. Layers
+// ask this, rather than list each other's codes.
+func RejectedLocally(err error) bool {
+	switch CodeOf(err) {
+	case CodeCircuitOpen, CodeRateLimited:
+		return true
+	}
+	return false
+}
+
 // OtherErrorType is what [ErrorType] returns for an error without a known
 // code, as the OpenTelemetry semantic conventions spell it.
 const OtherErrorType = "_OTHER"

@@ -261,3 +261,16 @@ func TestErrorType(t *testing.T) {
 		}
 	}
 }
+
+func TestRejectedLocally(t *testing.T) {
+	for err, want := range map[error]bool{
+		contract.ErrCircuitOpen: true, contract.ErrRateLimited: true,
+		fmt.Errorf("retry gave up: %w", contract.NewError(contract.CodeRateLimited, "", "", "", nil)): true,
+		contract.ErrTimeout: false, contract.ErrNetwork: false, contract.ErrContainerNotFound: false,
+		context.Canceled: false, errors.New("plain"): false,
+	} {
+		if got := contract.RejectedLocally(err); got != want {
+			t.Errorf("RejectedLocally(%v) = %v, want %v", err, got, want)
+		}
+	}
+}

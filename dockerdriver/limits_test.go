@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
@@ -259,4 +260,35 @@ func FuzzLimitsSent(f *testing.F) {
 		}
 		checkSent(t, l, sent)
 	})
+}
+
+// TestSubSecondStopTimeout: a positive stop timeout shorter than the
+// engine's unit (seconds) is sent as one second, never as 0 (kill at once)
+// or as nothing (the engine's default of 10 seconds); also after a round
+// trip through the JSON form.
+func TestSubSecondStopTimeout(t *testing.T) {
+	t.Parallel()
+	for _, give := range []time.Duration{time.Nanosecond, 500 * time.Microsecond, 999 * time.Millisecond} {
+		f := newFakeDaemon(t)
+		var got []string
+		f.handle("POST /containers/"+fakeID+"/stop", func(w http.ResponseWriter, r *http.Request) {
+			got = append(got, r.URL.Query().Get("t"))
+			w.WriteHeader(204)
+		})
+		data, err := json.Marshal(contract.StopOptions{Timeout: give})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var opts contract.StopOptions
+		if err := json.Unmarshal(data, &opts); err != nil {
+			t.Fatal(err)
+		}
+		d := fakeDriver(t, f)
+		if err := d.StopContainer(context.Background(), fakeID, opts); err != nil {
+			t.Fatalf("%v: %v", give, err)
+		}
+		if len(got) != 1 || got[0] != "1" {
+			t.Errorf("timeout %v (JSON %s): stop sent with t=%v, want t=1", give, data, got)
+		}
+	}
 }

@@ -27,6 +27,8 @@ type Call struct {
 	// an interceptor may amend before it returns (to add the state of its
 	// circuits, say). The caller receives what it holds then.
 	Health *contract.DriverHealth
+	// Stop is the options of a StopContainer call, else nil.
+	Stop *contract.StopOptions
 
 	driver contract.ContainerDriver
 }
@@ -201,6 +203,7 @@ func (d *driver) StartContainer(ctx context.Context, id string) error {
 func (d *driver) StopContainer(ctx context.Context, id string, opts contract.StopOptions) error {
 	inv := get(d.next, contract.OpStopContainer, id)
 	inv.stop = opts
+	inv.call.Stop = &inv.stop
 	err := d.do(ctx, inv)
 	put(inv)
 	return err

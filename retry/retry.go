@@ -245,11 +245,11 @@ func (c *config) newBackOff() *backoff.ExponentialBackOff {
 // work: the engine may have acted and the answer been lost. Errors of the
 // layers inside (an open circuit, a rate limit) mean the call never left.
 func outcomeUnknown(err error) bool {
-	switch contract.CodeOf(err) {
-	case contract.CodeTimeout, contract.CodeNetwork:
-		return true
-	case contract.CodeCircuitOpen, contract.CodeRateLimited:
+	switch {
+	case contract.RejectedLocally(err):
 		return false
+	case contract.CodeOf(err) == contract.CodeTimeout, contract.CodeOf(err) == contract.CodeNetwork:
+		return true
 	}
 	return contract.IsRetryable(err)
 }

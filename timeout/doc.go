@@ -1,0 +1,37 @@
+// Package timeout is a middleware that bounds each call of a driver, so
+// that an engine that accepts a request and never answers fails the call
+// with a retryable TIMEOUT instead of holding it until the caller gives
+// up.
+//
+//	d := timeout.New(30*time.Second, timeout.ForOp(contract.OpGetContainer, 5*time.Second))(base)
+//
+// A call runs under the earlier of the caller's deadline and the
+// operation's timeout from its start. When it fails after the layer's own
+// deadline passed, while the caller's context is not done, the layer
+// returns a *contract.DriverError with code TIMEOUT, retryable, the call's
+// Op and ID, a message saying the call took longer than the timeout, and
+// the driver's error as its cause. When the caller's deadline or
+// cancellation comes first, the driver's error is returned as it is. A
+// call that succeeds is never turned into an error.
+//
+// # Placement
+//
+// Inside the circuit breaker and the rate limiter (resilient.Wrap's
+// order; see the resilient package doc): every attempt of a retry layer
+// outside gets its own timeout, waiting for a rate-limit token does not
+// spend it, and the breaker sees a TIMEOUT like any engine failure and
+// counts it, so that a hung engine opens the circuit and later calls fail
+// fast. No layer needs to know that this one exists.
+//
+// # What is bounded
+//
+//   - StopContainer gets the stop's grace period on top of its timeout:
+//     StopOptions.Timeout, or [DefaultStopGrace] when that is zero (the
+//     drivers' default grace period), or none with Force.
+//   - StreamContainerLogs is never bounded: its stream outlives the call,
+//     and a deadline would cut it.
+//   - Every other operation, HealthCheck included, gets its timeout.
+//
+// A timeout of zero or less means none. [ForOp] sets one operation's
+// timeout; the last option for an operation wins.
+package timeout

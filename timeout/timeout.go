@@ -1,0 +1,92 @@
+package timeout
+
+import (
+	"context"
+	"time"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/middleware"
+)
+
+// DefaultStopGrace is the grace period added to StopContainer's timeout
+// when its StopOptions.Timeout is zero: the drivers' default.
+const DefaultStopGrace = 10 * time.Second
+
+// Option configures [New].
+type Option interface {
+	apply(*limits)
+}
+
+type limits [contract.NumOps]time.Duration
+
+type forOp struct {
+	op contract.Op
+	d  time.Duration
+}
+
+func (o forOp) apply(l *limits) {
+	if i := o.op.Index(); i >= 0 {
+		l[i] = max(o.d, 0)
+	}
+}
+
+// ForOp sets the timeout of one operation, replacing New's d for it. Zero
+// or negative means none. An unknown operation is ignored.
+func ForOp(op contract.Op, d time.Duration) Option { return forOp{op, d} }
+
+// New returns the timeout middleware: every operation is bounded by d,
+// except as [ForOp] says; zero or negative d bounds none but those.
+func New(d time.Duration, opts ...Option) middleware.Middleware {
+	var l limits
+	for i := range l {
+		l[i] = max(d, 0)
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&l)
+		}
+	}
+	return middleware.Intercept(l.intercept)
+}
+
+func (l *limits) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	d := l.of(call)
+	if d <= 0 {
+		return next(ctx)
+	}
+	cctx, cancel := context.WithTimeoutCause(ctx, d, errTimedOut)
+	err := next(cctx)
+	timedOut := err != nil && context.Cause(cctx) == errTimedOut
+	cancel()
+	if !timedOut || ctx.Err() != nil {
+		return err
+	}
+	return &contract.DriverError{
+		Code:      contract.CodeTimeout,
+		Message:   call.Op.String() + " took longer than " + d.String(),
+		Retryable: true,
+		Op:        call.Op,
+		ID:        call.ID,
+		Err:       err,
+	}
+}
+
+// errTimedOut marks the contexts this layer made whose deadline passed.
+var errTimedOut = &contract.DriverError{Code: contract.CodeTimeout, Message: "timeout layer deadline", Retryable: true}
+
+// of returns the timeout of call.
+func (l *limits) of(call *middleware.Call) time.Duration {
+	i := call.Op.Index()
+	if i < 0 || call.Op == contract.OpStreamContainerLogs {
+		return 0
+	}
+	d := l[i]
+	if d > 0 && call.Stop != nil && !call.Stop.Force {
+		grace := call.Stop.Timeout
+		if grace <= 0 {
+			grace = DefaultStopGrace
+		}
+		d += grace
+	}
+	return d
+}
