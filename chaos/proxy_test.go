@@ -27,7 +27,8 @@ import (
 // resets, stalls, and the daemon going away (the proxy disabled). The hop
 // is a small HTTP reverse proxy that records every request that reaches
 // the daemon and can lose the response of chosen requests after the daemon
-// has acted on them.
+// has acted on them, or hang up on chosen requests before the daemon sees
+// them.
 type daemonPath struct {
 	Host  string // for dockerdriver.WithHost: "tcp://127.0.0.1:P"
 	proxy *toxiproxy.Proxy
@@ -84,6 +85,9 @@ type request struct {
 	Query  url.Values
 	At     time.Time
 	Lost   bool // the hop dropped the response
+	// Refused: the hop hung up without forwarding the request, so the
+	// daemon never saw it.
+	Refused bool
 }
 
 // hop is a recording HTTP reverse proxy in front of the daemon.
@@ -100,7 +104,27 @@ type hop struct {
 type dropRule struct {
 	match func(method, path string) bool
 	left  int
+	fault hopFault
 }
+
+// hopFault is what the hop does to a request a rule matches. The zero
+// value lets the daemon act, waits for its answer and closes the client's
+// connection without it.
+type hopFault struct {
+	// refuse closes the client's connection before the request is
+	// forwarded: the daemon never sees it.
+	refuse bool
+	// acted, when set, runs once the daemon has answered and before the
+	// answer is lost, on the hop's goroutine.
+	acted func()
+	// hold keeps the client waiting for the lost answer until it gives up
+	// (at most holdLimit), so that its attempt ends by its own deadline
+	// rather than by a closed connection.
+	hold bool
+}
+
+// holdLimit bounds how long the hop holds a lost answer.
+const holdLimit = 30 * time.Second
 
 var versionPrefix = regexp.MustCompile(`^/v[0-9]+\.[0-9]+/`)
 
@@ -149,18 +173,25 @@ func newHop(t testing.TB, upstream string) *hop {
 func (h *hop) serve(w http.ResponseWriter, r *http.Request, rp *httputil.ReverseProxy) {
 	path := apiPath(r.URL.Path)
 	rec := request{Method: r.Method, Path: path, Query: r.URL.Query(), At: time.Now()}
+	var fault *hopFault
 	h.mu.Lock()
 	for _, d := range h.drops {
 		if d.left > 0 && d.match(r.Method, path) {
 			d.left--
-			rec.Lost = true
+			fault = &d.fault
+			rec.Refused = fault.refuse
+			rec.Lost = !fault.refuse
 			break
 		}
 	}
 	h.reqs = append(h.reqs, rec)
 	h.mu.Unlock()
-	if !rec.Lost {
+	if fault == nil {
 		rp.ServeHTTP(w, r)
+		return
+	}
+	if fault.refuse {
+		hangUp(w)
 		return
 	}
 	// Let the daemon act, wait for its answer, and lose it.
@@ -170,6 +201,17 @@ func (h *hop) serve(w http.ResponseWriter, r *http.Request, rp *httputil.Reverse
 	if resp, err := h.tr.RoundTrip(out); err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+	if fault.acted != nil {
+		fault.acted()
+	}
+	if fault.hold {
+		t := time.NewTimer(holdLimit)
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	hangUp(w)
 }
@@ -186,9 +228,14 @@ func hangUp(w http.ResponseWriter) {
 // loseResponses makes the hop lose the responses of the next n requests
 // that match, after the daemon has handled them.
 func (h *hop) loseResponses(n int, match func(method, path string) bool) {
+	h.inject(n, match, hopFault{})
+}
+
+// inject applies fault to the next n requests that match.
+func (h *hop) inject(n int, match func(method, path string) bool, fault hopFault) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.drops = append(h.drops, &dropRule{match: match, left: n})
+	h.drops = append(h.drops, &dropRule{match: match, left: n, fault: fault})
 }
 
 // requests returns the requests recorded so far.
@@ -209,6 +256,12 @@ func (h *hop) count(match func(request) bool) int {
 	return n
 }
 
+// reached returns how many recorded requests match and were forwarded to
+// the daemon.
+func (h *hop) reached(match func(method, path string) bool) int {
+	return h.count(func(q request) bool { return !q.Refused && match(q.Method, q.Path) })
+}
+
 // reset forgets the recorded requests.
 func (h *hop) reset() {
 	h.mu.Lock()
@@ -219,4 +272,20 @@ func (h *hop) reset() {
 // isCreate matches POST /containers/create.
 func isCreate(method, path string) bool {
 	return method == http.MethodPost && path == "/containers/create"
+}
+
+// isContainerAction returns a matcher of POST /containers/<id>/<action>
+// for any of actions.
+func isContainerAction(id string, actions ...string) func(method, path string) bool {
+	return func(method, path string) bool {
+		if method != http.MethodPost {
+			return false
+		}
+		for _, a := range actions {
+			if path == "/containers/"+id+"/"+a {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/dockerdriver"
 	"github.com/resilientdriver/resilient/drivertest"
+	"github.com/resilientdriver/resilient/middleware"
 	"github.com/resilientdriver/resilient/retry"
 )
 
@@ -46,11 +47,14 @@ type rigConfig struct {
 	wrap      []resilient.Option
 	onRetry   func(context.Context, retry.Info)
 	noCircuit bool
+	// inner, when set, wraps the Docker driver inside the call counter:
+	// it sees every attempt and its outcome as the driver returned it.
+	inner middleware.Middleware
 }
 
 // newRig builds the chain the fault tests exercise:
 //
-//	resilient.Wrap(counting(dockerdriver.New(WithHost(host))), opts...)
+//	resilient.Wrap(counting(inner(dockerdriver.New(WithHost(host)))), opts...)
 //
 // with hooks for retries and circuit changes added to the options.
 func newRig(t testing.TB, rc rigConfig) *rig {
@@ -75,7 +79,11 @@ func newRig(t testing.TB, rc rigConfig) *rig {
 	}
 	t.Cleanup(func() { base.Close() })
 	r.base = base
-	r.attempts = drivertest.NewFaulty(base)
+	var inner contract.ContainerDriver = base
+	if rc.inner != nil {
+		inner = rc.inner(base)
+	}
+	r.attempts = drivertest.NewFaulty(inner)
 	opts := []resilient.Option{
 		resilient.WithRetry(retry.WithOnRetry(func(ctx context.Context, info retry.Info) {
 			r.retries.Add(1)
