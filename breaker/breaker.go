@@ -126,8 +126,8 @@ func NewSet(opts ...Option) *Set {
 		keyed: make(map[circuitKey]*circuit),
 	}
 	s.circuits = newCircuitsCounter(s.cfg.meterProvider)
-	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
-		if i := op.Index(); i >= 0 && op != contract.OpHealthCheck {
+	for i, op := range contract.AllOps() {
+		if op.Info().Class != contract.ClassProbe {
 			s.ops[i] = s.newCircuit(op, "")
 		}
 	}
@@ -285,7 +285,7 @@ func (s *Set) classify(ctx context.Context, err error) error {
 }
 
 func (s *Set) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
-	if call.Op == contract.OpHealthCheck {
+	if call.Op.Info().Class == contract.ClassProbe {
 		err := next(ctx)
 		if err == nil && call.Health != nil {
 			s.ReportHealth(call.Health)
@@ -412,7 +412,7 @@ func (s *Set) Circuits() []Circuit {
 		return cmp.Or(cmp.Compare(a.op, b.op), cmp.Compare(a.key, b.key))
 	})
 	var own []*circuit
-	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
+	for _, op := range contract.AllOps() {
 		if c := s.own(op); c != nil {
 			own = append(own, c)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,33 +197,54 @@ func TestOps(t *testing.T) {
 // TestOpInfo pins the table of operations: what every layer reads of an
 // operation.
 func TestOpInfo(t *testing.T) {
+	type row struct {
+		res      contract.Resource
+		eff      contract.Effect
+		rec      contract.Recovery
+		class    contract.Class
+		notFound contract.Code
+		failure  contract.Code
+	}
 	c, v, n, e := contract.ResourceContainer, contract.ResourceVolume, contract.ResourceNetwork, contract.ResourceEngine
-	want := map[contract.Op]contract.OpInfo{
-		contract.OpCreateContainer:     {Resource: c, Effect: contract.EffectCreate, Recovery: contract.RecoverByKey},
-		contract.OpStartContainer:      {Resource: c, Effect: contract.EffectChange, Recovery: contract.RecoverCheckState, NotFound: contract.CodeContainerNotFound},
-		contract.OpStopContainer:       {Resource: c, Effect: contract.EffectChange, Recovery: contract.RecoverCheckState, NotFound: contract.CodeContainerNotFound},
-		contract.OpRemoveContainer:     {Resource: c, Effect: contract.EffectRemove, Recovery: contract.RecoverNotFoundIsDone, NotFound: contract.CodeContainerNotFound},
-		contract.OpGetContainer:        {Resource: c, NotFound: contract.CodeContainerNotFound},
-		contract.OpListContainers:      {Resource: e},
-		contract.OpGetContainerLogs:    {Resource: c, NotFound: contract.CodeContainerNotFound},
-		contract.OpHealthCheck:         {Resource: e, Recovery: contract.RecoverNever},
-		contract.OpIsContainerHealthy:  {Resource: c, NotFound: contract.CodeContainerNotFound},
-		contract.OpCreateVolume:        {Resource: v, Effect: contract.EffectCreate, Recovery: contract.RecoverByKey},
-		contract.OpRemoveVolume:        {Resource: v, Effect: contract.EffectRemove, Recovery: contract.RecoverNotFoundIsDone, NotFound: contract.CodeVolumeNotFound},
-		contract.OpCreateNetwork:       {Resource: n, Effect: contract.EffectCreate, Recovery: contract.RecoverByKey},
-		contract.OpRemoveNetwork:       {Resource: n, Effect: contract.EffectRemove, Recovery: contract.RecoverNotFoundIsDone, NotFound: contract.CodeNetworkNotFound},
-		contract.OpStreamContainerLogs: {Resource: c, NotFound: contract.CodeContainerNotFound},
+	read, create, change, remove := contract.EffectRead, contract.EffectCreate, contract.EffectChange, contract.EffectRemove
+	cnf := contract.CodeContainerNotFound
+	health := contract.CodeDriverHealth
+	want := map[contract.Op]row{
+		contract.OpCreateContainer:     {c, create, contract.RecoverByKey, contract.ClassCreate, "", contract.CodeContainerCreation},
+		contract.OpStartContainer:      {c, change, contract.RecoverCheckState, contract.ClassContinue, cnf, contract.CodeContainerStart},
+		contract.OpStopContainer:       {c, change, contract.RecoverCheckState, contract.ClassContinue, cnf, contract.CodeContainerStop},
+		contract.OpRemoveContainer:     {c, remove, contract.RecoverNotFoundIsDone, contract.ClassContinue, cnf, contract.CodeContainerRemove},
+		contract.OpGetContainer:        {c, read, contract.RecoverRepeat, contract.ClassRead, cnf, health},
+		contract.OpListContainers:      {e, read, contract.RecoverRepeat, contract.ClassRead, "", health},
+		contract.OpGetContainerLogs:    {c, read, contract.RecoverRepeat, contract.ClassRead, cnf, health},
+		contract.OpHealthCheck:         {e, read, contract.RecoverNever, contract.ClassProbe, "", health},
+		contract.OpIsContainerHealthy:  {c, read, contract.RecoverRepeat, contract.ClassRead, cnf, health},
+		contract.OpCreateVolume:        {v, create, contract.RecoverByKey, contract.ClassCreate, "", contract.CodeVolumeCreation},
+		contract.OpRemoveVolume:        {v, remove, contract.RecoverNotFoundIsDone, contract.ClassContinue, contract.CodeVolumeNotFound, contract.CodeVolumeRemove},
+		contract.OpCreateNetwork:       {n, create, contract.RecoverByKey, contract.ClassCreate, "", contract.CodeNetworkCreation},
+		contract.OpRemoveNetwork:       {n, remove, contract.RecoverNotFoundIsDone, contract.ClassContinue, contract.CodeNetworkNotFound, contract.CodeNetworkRemove},
+		contract.OpStreamContainerLogs: {c, read, contract.RecoverRepeat, contract.ClassRead, cnf, health},
 	}
 	if len(want) != contract.NumOps {
 		t.Fatalf("the test knows %d ops, the contract %d", len(want), contract.NumOps)
 	}
 	for op, w := range want {
-		if got := op.Info(); got != w {
-			t.Errorf("%s.Info() = %+v, want %+v", op, got, w)
+		i := op.Info()
+		if got := (row{i.Resource, i.Effect, i.Recovery, i.Class, i.NotFound, i.Failure}); got != w || i.Op != op {
+			t.Errorf("%s.Info() = %+v, want %+v", op, i, w)
 		}
 	}
-	if got := contract.Op("Nope").Info(); got != (contract.OpInfo{}) {
+	if got := contract.Op("Nope").Info(); got != (contract.OpInfo{Op: "Nope"}) {
 		t.Errorf("unknown op's Info() = %+v", got)
+	}
+	all := contract.AllOps()
+	if len(all) != contract.NumOps || !slices.Equal(all[:len(contract.Ops())], contract.Ops()) {
+		t.Errorf("AllOps() = %v, want Ops() then the optional ones", all)
+	}
+	for i, op := range all {
+		if op.Index() != i {
+			t.Errorf("AllOps()[%d] = %s, whose Index is %d", i, op, op.Index())
+		}
 	}
 }
 

@@ -51,37 +51,77 @@ const (
 	RecoverNever
 )
 
+// Class is how protective layers treat an operation under load.
+type Class uint8
+
+// The classes of [OpInfo].
+const (
+	// ClassRead: a cheap query of the engine (get, list, logs, container
+	// health). It has capacity of its own, so that it never queues behind
+	// engine work.
+	ClassRead Class = iota
+	// ClassContinue: engine work on a resource that exists (start, stop,
+	// remove), which continues or ends a session already admitted. It goes
+	// before new work.
+	ClassContinue
+	// ClassCreate: new work (creates). It is admitted last and refused
+	// first when the engine is saturated.
+	ClassCreate
+	// ClassProbe: HealthCheck, which must answer while the engine fails or
+	// is saturated: never retried, blocked by a circuit or limited.
+	ClassProbe
+)
+
 // OpInfo is what layers and drivers need to know of an operation, in one
 // place: [Op.Info] returns it, and a new operation is one row of the
 // table.
 type OpInfo struct {
+	Op       Op
 	Resource Resource
 	Effect   Effect
 	Recovery Recovery
+	Class    Class
 	// NotFound is the code of the error when the resource does not exist,
 	// "" for operations on the engine.
 	NotFound Code
+	// Failure is the code of an engine failure of the operation that has
+	// no more specific code (CONTAINER_START for a start, ...), DRIVER_HEALTH
+	// for reads.
+	Failure Code
 }
 
+// opTable is in the order of [Op.Index].
 var opTable = [NumOps]OpInfo{
-	0:  {ResourceContainer, EffectCreate, RecoverByKey, ""}, // CreateContainer
-	1:  {ResourceContainer, EffectChange, RecoverCheckState, CodeContainerNotFound},
-	2:  {ResourceContainer, EffectChange, RecoverCheckState, CodeContainerNotFound},
-	3:  {ResourceContainer, EffectRemove, RecoverNotFoundIsDone, CodeContainerNotFound},
-	4:  {ResourceContainer, EffectRead, RecoverRepeat, CodeContainerNotFound},
-	5:  {ResourceEngine, EffectRead, RecoverRepeat, ""},
-	6:  {ResourceContainer, EffectRead, RecoverRepeat, CodeContainerNotFound},
-	7:  {ResourceEngine, EffectRead, RecoverNever, ""},
-	8:  {ResourceContainer, EffectRead, RecoverRepeat, CodeContainerNotFound},
-	9:  {ResourceVolume, EffectCreate, RecoverByKey, ""},
-	10: {ResourceVolume, EffectRemove, RecoverNotFoundIsDone, CodeVolumeNotFound},
-	11: {ResourceNetwork, EffectCreate, RecoverByKey, ""},
-	12: {ResourceNetwork, EffectRemove, RecoverNotFoundIsDone, CodeNetworkNotFound},
-	13: {ResourceContainer, EffectRead, RecoverRepeat, CodeContainerNotFound}, // StreamContainerLogs
+	{OpCreateContainer, ResourceContainer, EffectCreate, RecoverByKey, ClassCreate, "", CodeContainerCreation},
+	{OpStartContainer, ResourceContainer, EffectChange, RecoverCheckState, ClassContinue, CodeContainerNotFound, CodeContainerStart},
+	{OpStopContainer, ResourceContainer, EffectChange, RecoverCheckState, ClassContinue, CodeContainerNotFound, CodeContainerStop},
+	{OpRemoveContainer, ResourceContainer, EffectRemove, RecoverNotFoundIsDone, ClassContinue, CodeContainerNotFound, CodeContainerRemove},
+	{OpGetContainer, ResourceContainer, EffectRead, RecoverRepeat, ClassRead, CodeContainerNotFound, CodeDriverHealth},
+	{OpListContainers, ResourceEngine, EffectRead, RecoverRepeat, ClassRead, "", CodeDriverHealth},
+	{OpGetContainerLogs, ResourceContainer, EffectRead, RecoverRepeat, ClassRead, CodeContainerNotFound, CodeDriverHealth},
+	{OpHealthCheck, ResourceEngine, EffectRead, RecoverNever, ClassProbe, "", CodeDriverHealth},
+	{OpIsContainerHealthy, ResourceContainer, EffectRead, RecoverRepeat, ClassRead, CodeContainerNotFound, CodeDriverHealth},
+	{OpCreateVolume, ResourceVolume, EffectCreate, RecoverByKey, ClassCreate, "", CodeVolumeCreation},
+	{OpRemoveVolume, ResourceVolume, EffectRemove, RecoverNotFoundIsDone, ClassContinue, CodeVolumeNotFound, CodeVolumeRemove},
+	{OpCreateNetwork, ResourceNetwork, EffectCreate, RecoverByKey, ClassCreate, "", CodeNetworkCreation},
+	{OpRemoveNetwork, ResourceNetwork, EffectRemove, RecoverNotFoundIsDone, ClassContinue, CodeNetworkNotFound, CodeNetworkRemove},
+	{OpStreamContainerLogs, ResourceContainer, EffectRead, RecoverRepeat, ClassRead, CodeContainerNotFound, CodeDriverHealth},
 }
 
-// Info returns the operation's row of the table of operations; the zero
-// OpInfo (an engine read that may be repeated) for an unknown operation.
+// AllOps returns every operation of the table in [Op.Index] order: those
+// of [ContainerDriver] (as [Ops]), then those of the optional interfaces.
+// The slice is a fresh copy.
+func AllOps() []Op {
+	all := make([]Op, NumOps)
+	for i, info := range opTable {
+		all[i] = info.Op
+	}
+	return all
+}
+
+// Info returns the operation's row of the table of operations; for an
+// unknown operation, an OpInfo with only Op set (an engine read that may
+// be repeated).
 //
 //	op                   resource   effect  after an unknown outcome      not found
 //	CreateContainer      container  create  repeat with the same key
@@ -102,7 +142,7 @@ func (o Op) Info() OpInfo {
 	if i := o.Index(); i >= 0 {
 		return opTable[i]
 	}
-	return OpInfo{}
+	return OpInfo{Op: o}
 }
 
 // Idempotent reports whether calling the operation twice has the same

@@ -36,7 +36,7 @@ func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
 	limited := l.all != nil
 	for op, b := range cfg.ops {
 		lim := newBucket(op, b.limit, b.burst)
-		if lim == nil || op == contract.OpHealthCheck {
+		if lim == nil || op.Info().Class == contract.ClassProbe {
 			continue
 		}
 		limited = true
@@ -92,10 +92,8 @@ func newWaitHistogram(mp metric.MeterProvider) metric.Float64Histogram {
 // opAttrs holds the precomputed resilient.op attribute sets of the
 // operations Op.Index knows.
 var opAttrs = func() (a [contract.NumOps]metric.RecordOption) {
-	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
-		if i := op.Index(); i >= 0 {
-			a[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("resilient.op", string(op))))
-		}
+	for i, op := range contract.AllOps() {
+		a[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("resilient.op", string(op))))
 	}
 	return a
 }()
@@ -135,7 +133,7 @@ type limiter struct {
 }
 
 func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
-	if call.Op == contract.OpHealthCheck {
+	if call.Op.Info().Class == contract.ClassProbe {
 		return next(ctx)
 	}
 	var op *rate.Limiter
