@@ -256,22 +256,14 @@ func (s *Set) classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	canceled := errors.Is(err, context.Canceled) ||
-		(ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded))
-	// The attempt deadline of a retry layer outside is not the caller's:
-	// the backend took too long.
-	attemptTimedOut := canceled && middleware.AttemptTimedOut(ctx)
-	if canceled && !attemptTimedOut {
+	if errors.Is(err, context.Canceled) || (ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded)) {
+		return errExcluded // the caller gave up
+	}
+	if contract.RejectedLocally(err) {
 		return errExcluded
 	}
 	var de *contract.DriverError
 	isDriverError := errors.As(err, &de)
-	if contract.RejectedLocally(err) {
-		return errExcluded
-	}
-	if attemptTimedOut {
-		return errFailure
-	}
 	if s.cfg.failureIf != nil {
 		if s.cfg.failureIf(err) {
 			return errFailure

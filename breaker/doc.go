@@ -28,13 +28,11 @@
 //     inner breaker, RATE_LIMITED). A hung backend that only ever runs into
 //     callers' deadlines therefore does not open a circuit by itself.
 //
-// The remedy is an attempt timeout, retry.WithAttemptTimeout, on a retry
-// layer outside the breaker: a call that fails with the context's error
-// (context.Canceled or context.DeadlineExceeded, wrapped or not) because
-// that attempt deadline passed (middleware.AttemptTimedOut), not the
-// caller's, counts as a failure, whatever [WithFailureIf] says, unless its
-// error is CIRCUIT_OPEN or RATE_LIMITED. A driver's own timeouts, which it
-// reports as TIMEOUT, count as well.
+// The remedy is the timeout layer (package timeout) inside the breaker: it
+// cuts an attempt that takes too long and returns a retryable TIMEOUT,
+// which counts as a failure like a driver's own timeouts, so a hung
+// backend opens the circuit. Local refusals are recognised with
+// contract.RejectedLocally.
 //
 // [WithFailureIf] replaces the split between failures and successes.
 //

@@ -701,7 +701,8 @@ func TestChaosDaemonHungAttemptTimeout(t *testing.T) {
 		// The max elapsed time, shorter than the open timeout, makes a call
 		// that meets the open circuit give up at once rather than wait out
 		// its RetryAfter.
-		quickRetry(retry.WithAttemptTimeout(attemptTimeout), retry.WithMaxAttempts(threshold), retry.WithMaxElapsedTime(time.Second)),
+		quickRetry(retry.WithMaxAttempts(threshold), retry.WithMaxElapsedTime(time.Second)),
+		resilient.WithTimeout(attemptTimeout),
 		resilient.WithBreaker(breaker.WithConsecutiveFailures(threshold), breaker.WithOpenTimeout(openTimeout)),
 	}})
 	ctx := testCtx(t, 2*time.Minute)

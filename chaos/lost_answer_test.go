@@ -71,13 +71,12 @@ type lostRig struct {
 
 func newLostRig(t *testing.T, p *daemonPath, hold bool) *lostRig {
 	t.Helper()
-	opts := []retry.Option{retry.WithInitialInterval(lostBackoff), retry.WithJitter(0)}
+	wrap := []resilient.Option{resilient.WithRetry(retry.WithInitialInterval(lostBackoff), retry.WithJitter(0))}
 	if hold {
-		opts = append(opts, retry.WithAttemptTimeout(lostAttemptTimeout))
+		wrap = append(wrap, resilient.WithTimeout(lostAttemptTimeout))
 	}
 	log := &attemptLog{}
-	r := newRig(t, rigConfig{host: p.Host, inner: middleware.Intercept(log.intercept),
-		wrap: []resilient.Option{resilient.WithRetry(opts...)}})
+	r := newRig(t, rigConfig{host: p.Host, inner: middleware.Intercept(log.intercept), wrap: wrap})
 	return &lostRig{rig: r, p: p, attempts: log}
 }
 

@@ -2,9 +2,7 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
-	"time"
 )
 
 type attemptCounterKey struct{}
@@ -33,32 +31,4 @@ func CountAttempt(ctx context.Context) {
 	if n, ok := ctx.Value(attemptCounterKey{}).(*atomic.Int64); ok {
 		n.Add(1)
 	}
-}
-
-// errAttemptDeadline is the cause of a context that [WithAttemptDeadline]
-// made and whose deadline passed.
-var errAttemptDeadline = errors.New("middleware: attempt deadline exceeded")
-
-// WithAttemptDeadline returns a copy of ctx whose deadline is the earlier
-// of ctx's own and d, and its cancel function, which the caller must call
-// once the attempt has returned, as with context.WithDeadline. A layer
-// that bounds each attempt of a call (retry with an attempt timeout)
-// calls it once per attempt, so that the layers inside can tell, with
-// [AttemptTimedOut], an attempt that ran past its own deadline from a
-// caller that gave up.
-func WithAttemptDeadline(ctx context.Context, d time.Time) (context.Context, context.CancelFunc) {
-	return context.WithDeadlineCause(ctx, d, errAttemptDeadline)
-}
-
-// AttemptTimedOut reports whether ctx is done because the deadline set by
-// [WithAttemptDeadline] passed, rather than because the caller's context
-// was canceled or ran out of time first. It is false for a context that
-// is not done, or that has no attempt deadline. A layer inside the one
-// that set the deadline (a circuit breaker) uses it to count such an
-// attempt against the backend instead of excluding it as the caller's
-// own deadline.
-//
-// AttemptTimedOut is safe for concurrent use and allocates nothing.
-func AttemptTimedOut(ctx context.Context) bool {
-	return ctx.Err() != nil && context.Cause(ctx) == errAttemptDeadline
 }

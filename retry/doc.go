@@ -44,19 +44,10 @@
 //
 // # Attempt timeout
 //
-// [WithAttemptTimeout] bounds each attempt: it runs under the earlier of
-// the caller's deadline and the timeout from its start. An attempt cut by
-// its own deadline, while the caller's context is not done, fails with a
-// retryable TIMEOUT *contract.DriverError saying the attempt took longer
-// than the timeout, wrapping the attempt's error, and is retried under the
-// rules above. The layer marks the attempt's context with
-// middleware.WithAttemptDeadline, so that a circuit breaker inside counts
-// the attempt as a backend failure (middleware.AttemptTimedOut): a hung
-// engine, which never answers, then opens the circuit after a few attempts
-// and later calls fail fast with CIRCUIT_OPEN, instead of every call
-// waiting out its caller's deadline. When the caller's deadline comes
-// first, the attempt fails with it as before, is not retried and is not
-// counted. HealthCheck and StreamContainerLogs are not bounded.
+// Each attempt is bounded by the timeout layer inside this one (package
+// timeout; resilient.WithTimeout), not here: an attempt it cuts fails with
+// a retryable TIMEOUT and is retried under the rules above, and the
+// breaker between the two counts it.
 //
 // # Defaults
 //
@@ -68,7 +59,6 @@
 //	jitter             0.5 (each wait drawn from [w/2, 3w/2])
 //	retry if           contract.IsRetryable
 //	budget             20% of calls plus 10 retries per second, bursts of 100
-//	attempt timeout    none
 //
 // [ForOp] sets options for one operation, say more attempts for creates
 // or none for log reads.
@@ -105,8 +95,8 @@
 //     the resource: the call has succeeded. A remove whose first attempt
 //     finds nothing still fails with NOT_FOUND.
 //   - StartContainer and StopContainer first read the container's state
-//     (GetContainer through the layers inside this one, bounded by the
-//     attempt timeout) and are repeated only when the work did not
+//     (GetContainer through the layers inside this one, the timeout layer
+//     included) and are repeated only when the work did not
 //     happen. A start happened when the container runs, or when its
 //     StartedAt is at or after the moment the call began: a one-shot
 //     container that started and exited during the wait was started, and
@@ -142,8 +132,7 @@
 // limit token, so retries cannot overload the engine; validation and
 // tracing run once per logical call.
 //
-// The success path allocates nothing for operations other than creates,
-// when no attempt timeout is set;
+// The success path allocates nothing for operations other than creates;
 // the backoff state is made only when a first attempt fails, fresh for
 // every call.
 package retry

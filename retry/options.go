@@ -59,7 +59,6 @@ type config struct {
 	onRetry         func(context.Context, Info)
 	budget          *Budget
 	budgetSet       bool // budget was chosen by an option, nil meaning none
-	attemptTimeout  time.Duration
 }
 
 func defaultConfig() config {
@@ -111,27 +110,6 @@ func WithMaxInterval(d time.Duration) Option {
 // Default: 10s ([DefaultMaxElapsedTime]).
 func WithMaxElapsedTime(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.maxElapsedTime = max(d, 0) })
-}
-
-// WithAttemptTimeout bounds each attempt of a call, the first included:
-// an attempt runs under the earlier of the caller's deadline and d from
-// its start. An attempt that fails after its own deadline passed, while
-// the caller's context is not done, fails with a retryable TIMEOUT
-// *contract.DriverError (the call's Op and ID, a message saying the
-// attempt took longer than d, the attempt's error as cause) and is retried
-// like any retryable error; the caller's deadline, max attempts, max
-// elapsed time and the budget still apply. A circuit breaker inside the
-// retry layer counts such an attempt as a backend failure (see
-// middleware.AttemptTimedOut), so that a hung engine opens the circuit
-// instead of making every call wait out its caller's deadline. When the
-// caller's deadline comes first, nothing changes: the attempt fails with
-// the caller's deadline, is not retried, and is not counted by the
-// breaker. HealthCheck and StreamContainerLogs, whose stream outlives the
-// call, are not bounded. Zero or negative means no attempt timeout.
-//
-// Default: 0, none.
-func WithAttemptTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.attemptTimeout = max(d, 0) })
 }
 
 // WithMultiplier sets the factor by which the wait grows after each retry.

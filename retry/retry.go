@@ -93,30 +93,10 @@ func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next mid
 	return c.retry(ctx, call, next, err, began)
 }
 
-// attempt counts and makes one attempt of call, under the attempt timeout
-// when there is one. An attempt that fails after its own deadline passed,
-// while ctx is not done, fails with a retryable TIMEOUT error wrapping its
-// error. A log stream outlives its call, so it gets no attempt deadline.
+// attempt counts and makes one attempt of call.
 func (c *config) attempt(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
 	middleware.CountAttempt(ctx)
-	if c.attemptTimeout <= 0 || call.Op == contract.OpStreamContainerLogs {
-		return next(ctx)
-	}
-	actx, cancel := middleware.WithAttemptDeadline(ctx, time.Now().Add(c.attemptTimeout))
-	err := next(actx)
-	timedOut := err != nil && middleware.AttemptTimedOut(actx)
-	cancel()
-	if timedOut && ctx.Err() == nil {
-		err = &contract.DriverError{
-			Code:      contract.CodeTimeout,
-			Message:   "attempt took longer than " + c.attemptTimeout.String(),
-			Retryable: true,
-			Op:        call.Op,
-			ID:        call.ID,
-			Err:       err,
-		}
-	}
-	return err
+	return next(ctx)
 }
 
 // retry runs the attempts after a first one failed with err, applying
@@ -176,7 +156,7 @@ func (c *config) retry(ctx context.Context, call *middleware.Call, next middlewa
 		}
 
 		if unknown && opInfo.Recovery == contract.RecoverCheckState {
-			done, verr := c.workDone(ctx, call, began)
+			done, verr := workDone(ctx, call, began)
 			if done {
 				return nil
 			}
@@ -195,15 +175,9 @@ func (c *config) retry(ctx context.Context, call *middleware.Call, next middlewa
 // earlier attempt had an unknown outcome, and reports whether that attempt
 // did the work: for a start, the container runs or has started since the
 // call began (a one-shot container that started and exited was started);
-// for a stop, it no longer runs. The read is bounded by the attempt
-// timeout. A container that is gone fails the call with its not-found
-// error.
-func (c *config) workDone(ctx context.Context, call *middleware.Call, began time.Time) (bool, error) {
-	if c.attemptTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.attemptTimeout)
-		defer cancel()
-	}
+// for a stop, it no longer runs. A container that is gone fails the call
+// with its not-found error.
+func workDone(ctx context.Context, call *middleware.Call, began time.Time) (bool, error) {
 	inst, err := call.Driver().GetContainer(ctx, call.ID)
 	if err != nil {
 		return false, err
