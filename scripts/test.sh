@@ -48,4 +48,5 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-15s}" "$1"; }
 fuzz ./contract FuzzDecodeAndValidate
 fuzz ./dockerdriver FuzzDemuxReader
 fuzz ./dockerdriver FuzzLimitsSent
+fuzz ./middleware FuzzCheckContainerConfigBindSource
 (cd chaos && fuzz . FuzzContainerIDs)
