@@ -29,11 +29,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DOCKERD_LOG=${RESILIENT_DOCKERD_LOG:-/var/log/resilient-dockerd.log}
 DOCKERD_PIDFILE=/var/run/docker.pid
 WAIT_SECONDS=60
-IMAGE=resilient-workload
-HASH_LABEL=io.github.resilientdriver.workload.sha256
 
 log() { printf 'provision: %s\n' "$*" >&2; }
 die() { printf 'provision: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 daemon_answers() {
 	command -v docker >/dev/null 2>&1 || return 1
@@ -61,34 +61,7 @@ dockerd_pid() {
 install_docker() {
 	command -v dockerd >/dev/null 2>&1 && return 0
 	command -v apt-get >/dev/null 2>&1 || how_to_get_docker
-	export DEBIAN_FRONTEND=noninteractive
-	# Keep the package's init script from starting a daemon with its own
-	# defaults: this script starts dockerd with the flags the tests need.
-	local policy=/usr/sbin/policy-rc.d added_policy=
-	if [[ ! -e $policy ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
-	fi
-	local candidate
-	candidate=$(apt-cache policy docker.io 2>/dev/null | awk '/Candidate:/ {print $2}')
-	if [[ -z $candidate || $candidate == "(none)" ]]; then
-		log "apt-get update"
-		apt-get update -qq >/dev/null
-	fi
-	log "installing docker.io"
-	local apt_log
-	apt_log=$(mktemp)
-	if ! apt-get install -y -qq --no-install-recommends docker.io >"$apt_log" 2>&1; then
-		# Package lists may be stale (mirror moved on): refresh once, retry.
-		log "install failed, running apt-get update and retrying"
-		apt-get update -qq >/dev/null
-		if ! apt-get install -y -qq --no-install-recommends docker.io >"$apt_log" 2>&1; then
-			tail -n 20 "$apt_log" >&2
-			[[ -n $added_policy ]] && rm -f "$policy"
-			die "apt-get install docker.io failed"
-		fi
-	fi
-	rm -f "$apt_log"
-	[[ -n $added_policy ]] && rm -f "$policy"
+	apt_install docker.io
 	command -v dockerd >/dev/null 2>&1 || die "docker.io installed but dockerd is not on PATH"
 }
 
@@ -218,71 +191,6 @@ report_daemon() {
 	fi
 }
 
-image_label() {
-	docker image inspect --format "{{index .Config.Labels \"$HASH_LABEL\"}}" "$1" 2>/dev/null || true
-}
-
-build_images() {
-	command -v go >/dev/null 2>&1 || die "go is needed to build the workload image"
-	local work bin hash arch
-	# Build for the daemon's architecture (e.g. arm64 under Docker Desktop).
-	arch=$(docker version --format '{{.Server.Arch}}' 2>/dev/null || true)
-	work=$(mktemp -d)
-	WORKDIR=$work
-	trap 'rm -rf "$WORKDIR"' EXIT
-	bin=$work/rootfs/workload
-	mkdir -p "$work/rootfs/tmp" "$work/rootfs/etc"
-	(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=${arch:-$(go env GOARCH)} go build -trimpath -ldflags='-s -w -buildid=' \
-		-o "$bin" ./internal/workload) || die "building internal/workload failed"
-	hash=$(sha256sum "$bin" | cut -c1-64)
-	local old_latest old_health
-	old_latest=$(docker image inspect --format '{{.Id}}' "$IMAGE:latest" 2>/dev/null || true)
-	old_health=$(docker image inspect --format '{{.Id}}' "$IMAGE:health" 2>/dev/null || true)
-
-	if [[ $(image_label "$IMAGE:latest") != "$hash" ]]; then
-		log "importing $IMAGE:latest (workload sha256 ${hash:0:12})"
-		chmod 1777 "$work/rootfs/tmp"
-		printf 'root:x:0:0:root:/:/workload\nnobody:x:65534:65534:nobody:/nonexistent:/workload\n' \
-			>"$work/rootfs/etc/passwd"
-		printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/rootfs/etc/group"
-		tar -C "$work/rootfs" --numeric-owner --owner=0 --group=0 --mtime='2000-01-01 00:00Z' \
-			--sort=name -cf "$work/rootfs.tar" .
-		docker import \
-			--change 'ENTRYPOINT ["/workload"]' \
-			--change 'CMD ["serve"]' \
-			--change 'EXPOSE 8080' \
-			--change "LABEL $HASH_LABEL=$hash" \
-			"$work/rootfs.tar" "$IMAGE:latest" >/dev/null || die "docker import failed"
-	fi
-
-	if [[ $(image_label "$IMAGE:health") != "$hash" ||
-		$(docker image inspect --format '{{.Config.Healthcheck}}' "$IMAGE:health" 2>/dev/null) == "<nil>" ]]; then
-		log "building $IMAGE:health"
-		mkdir -p "$work/health"
-		cat >"$work/health/Dockerfile" <<EOF
-FROM $IMAGE:latest
-HEALTHCHECK --interval=1s --timeout=1s --retries=3 CMD ["/workload","probe"]
-EOF
-		# The classic builder resolves a local FROM without any registry and
-		# works with every daemon version; recent clients warn that it is
-		# deprecated, so its output is only shown on failure.
-		local out
-		if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE:health" "$work/health" 2>&1); then
-			printf '%s\n' "$out" >&2
-			die "docker build $IMAGE:health failed"
-		fi
-	fi
-
-	# Drop the images replaced by this run (kept if a container still uses them).
-	local id current
-	current=$(docker images -q --no-trunc --filter "reference=$IMAGE")
-	for id in "$old_health" "$old_latest"; do
-		[[ -n $id ]] || continue
-		grep -qFx "$id" <<<"$current" && continue
-		docker image rm "$id" >/dev/null 2>&1 || true
-	done
-}
-
 main() {
 	# Serialize concurrent runs: one installs, starts and builds; the others
 	# wait and then find everything in place.
@@ -297,8 +205,8 @@ main() {
 	ensure_daemon
 	report_daemon
 	if [[ ${RESILIENT_SKIP_IMAGES:-} != 1 ]]; then
-		build_images
-		log "images ready: $IMAGE:latest $IMAGE:health"
+		build_workload_images docker
+		log "images ready: $WORKLOAD_IMAGE:latest $WORKLOAD_IMAGE:health"
 	fi
 }
 
