@@ -1,9 +1,10 @@
 // Package tracing is the OpenTelemetry middleware of a
 // contract.ContainerDriver: one span and one set of measurements per logical
 // call, with attributes from a fixed allowlist, so that no secret of a
-// container's configuration or of an error's text is ever exported. It also
-// builds OTLP providers from the standard OTEL_* environment variables
-// ([NewOTLPProviders]), so traces reach Jaeger with no code change.
+// container's configuration or of an error's text is ever exported. It
+// imports the OpenTelemetry API only; package
+// github.com/resilientdriver/resilient/tracing/otlp builds SDK providers that
+// export over OTLP, configured by the standard OTEL_* variables.
 //
 //	tp := sdktrace.NewTracerProvider(...)
 //	d := middleware.Chain(
@@ -141,11 +142,10 @@
 // installing them after New still takes effect. With no-op providers the
 // middleware costs a few allocations per call; see the benchmarks.
 //
-// [NewOTLPProviders] builds SDK providers that export over OTLP (HTTP or
-// gRPC), configured by the OTEL_* variables, with a batch span processor and
-// a periodic metric reader. To send traces to a local Jaeger all-in-one:
+// To export, build providers with package tracing/otlp and pass them:
 //
-//	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 \
-//	OTEL_METRICS_EXPORTER=none \
-//	OTEL_SERVICE_NAME=my-service go run ./cmd/my-service
+//	p, err := otlp.NewProviders(ctx)
+//	if err != nil { ... }
+//	defer p.Shutdown(ctx)
+//	d := tracing.New(p.Options()...)(base)
 package tracing

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"time"
 
 	"go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -44,27 +43,4 @@ func Example() {
 	// ContainerDriver.CreateContainer client
 	// ContainerDriver.StartContainer client
 	// ContainerDriver.RemoveContainer client Error CONTAINER_NOT_FOUND
-}
-
-// NewOTLPProviders reads the standard OTEL_* variables, e.g.
-// OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 and OTEL_SERVICE_NAME.
-func ExampleNewOTLPProviders() {
-	ctx := context.Background()
-	p, err := tracing.NewOTLPProviders(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer func() {
-		// Flush what is buffered before the program exits.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := p.Shutdown(ctx); err != nil {
-			log.Print(err)
-		}
-	}()
-
-	d := tracing.New(p.Options()...)(memdriver.New())
-	if _, err := d.HealthCheck(ctx); err != nil {
-		log.Print(err)
-	}
 }

@@ -49,7 +49,7 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	// A service would pass the providers of tracing.NewOTLPProviders here.
+	// A service would pass the providers of otlp.NewProviders here.
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.WithoutCancel(ctx))

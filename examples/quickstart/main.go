@@ -17,8 +17,8 @@
 //
 // When OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
 // set, every call is traced and exported over OTLP through
-// tracing.NewOTLPProviders, which honours the standard OTEL_* variables
-// (the protocol defaults to http/protobuf; set
+// otlp.NewProviders (package tracing/otlp), which honours the standard
+// OTEL_* variables (the protocol defaults to http/protobuf; set
 // OTEL_EXPORTER_OTLP_PROTOCOL=grpc for port 4317). All the calls of a session
 // are children of one root span, "quickstart.session", so a trace viewer
 // shows the session as one trace. The service name is OTEL_SERVICE_NAME, or

@@ -21,7 +21,7 @@ import (
 	"github.com/resilientdriver/resilient"
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/dockerdriver"
-	"github.com/resilientdriver/resilient/tracing"
+	"github.com/resilientdriver/resilient/tracing/otlp"
 )
 
 // scopeName is the instrumentation scope of the session's root span.
@@ -110,7 +110,7 @@ func newDockerDriver(host string) (*dockerdriver.Driver, error) {
 // telemetry is the session's tracing: OTLP providers when exporting, and
 // the tracer of the root span.
 type telemetry struct {
-	providers   *tracing.Providers // nil when not exporting
+	providers   *otlp.Providers // nil when not exporting
 	tracer      trace.Tracer
 	wrapOptions []resilient.Option
 	serviceName string
@@ -126,7 +126,7 @@ func startTelemetry(ctx context.Context, cfg config) (*telemetry, error) {
 	if !cfg.export {
 		return t, nil
 	}
-	p, err := tracing.NewOTLPProviders(ctx, tracing.WithServiceName(cfg.serviceName))
+	p, err := otlp.NewProviders(ctx, otlp.WithServiceName(cfg.serviceName))
 	if err != nil {
 		return nil, fmt.Errorf("setting up the OTLP export: %w", err)
 	}

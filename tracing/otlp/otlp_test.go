@@ -1,4 +1,4 @@
-package tracing_test
+package otlp_test
 
 import (
 	"context"
@@ -22,8 +22,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/memdriver"
 	"github.com/resilientdriver/resilient/tracing"
+	"github.com/resilientdriver/resilient/tracing/otlp"
 )
 
 // clearOTelEnv unsets every OTEL_ variable for the test, so that the
@@ -157,7 +158,7 @@ func startHTTP(t *testing.T, r *receiver) string {
 	return srv.URL
 }
 
-func TestOTLPProvidersExport(t *testing.T) {
+func TestExport(t *testing.T) {
 	tests := []struct {
 		name string
 		env  func(t *testing.T, r *receiver) map[string]string
@@ -197,12 +198,12 @@ func TestOTLPProvidersExport(t *testing.T) {
 			t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci")
 
 			ctx := context.Background()
-			p, err := tracing.NewOTLPProviders(ctx, tracing.WithServiceName("overridden"))
+			p, err := otlp.NewProviders(ctx, otlp.WithServiceName("overridden"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := tracing.New(p.Options()...)(&stub{})
-			if err := d.StartContainer(ctx, "c-1"); err != nil {
+			d := tracing.New(p.Options()...)(memdriver.New())
+			if _, err := d.HealthCheck(ctx); err != nil {
 				t.Fatal(err)
 			}
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -215,7 +216,7 @@ func TestOTLPProvidersExport(t *testing.T) {
 			}
 
 			spans, metrics := r.got()
-			if want := []string{"ContainerDriver.StartContainer otlp-test ci"}; !slices.Equal(spans, want) {
+			if want := []string{"ContainerDriver.HealthCheck otlp-test ci"}; !slices.Equal(spans, want) {
 				t.Errorf("received spans %q, want %q", spans, want)
 			}
 			if !slices.Contains(metrics, "resilient.call.duration") || !slices.Contains(metrics, "resilient.call.attempts") {
@@ -226,7 +227,7 @@ func TestOTLPProvidersExport(t *testing.T) {
 }
 
 // resourceOf returns the service name of p's resource, seen through a span.
-func resourceOf(t *testing.T, p *tracing.Providers) string {
+func resourceOf(t *testing.T, p *otlp.Providers) string {
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	p.TracerProvider.RegisterSpanProcessor(rec)
@@ -240,21 +241,21 @@ func resourceOf(t *testing.T, p *tracing.Providers) string {
 	return v.AsString()
 }
 
-func TestOTLPProvidersConfig(t *testing.T) {
+func TestConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
-		opts    []tracing.OTLPOption
+		opts    []otlp.Option
 		want    string // service name
 		wantErr string
 	}{
-		{name: "executable name", want: "tracing.test"},
-		{name: "option", opts: []tracing.OTLPOption{tracing.WithServiceName("svc"), nil}, want: "svc"},
-		{name: "empty option", opts: []tracing.OTLPOption{tracing.WithServiceName("")}, want: "tracing.test"},
+		{name: "executable name", want: "otlp.test"},
+		{name: "option", opts: []otlp.Option{otlp.WithServiceName("svc"), nil}, want: "svc"},
+		{name: "empty option", opts: []otlp.Option{otlp.WithServiceName("")}, want: "otlp.test"},
 		{name: "OTEL_SERVICE_NAME wins", env: map[string]string{"OTEL_SERVICE_NAME": "env"},
-			opts: []tracing.OTLPOption{tracing.WithServiceName("svc")}, want: "env"},
+			opts: []otlp.Option{otlp.WithServiceName("svc")}, want: "env"},
 		{name: "resource attributes win", env: map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=attrs"},
-			opts: []tracing.OTLPOption{tracing.WithServiceName("svc")}, want: "attrs"},
+			opts: []otlp.Option{otlp.WithServiceName("svc")}, want: "attrs"},
 		{name: "bad protocol", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
 			wantErr: `OTEL_EXPORTER_OTLP_PROTOCOL="http/json" is not supported`},
 		{name: "bad metrics protocol", env: map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "thrift"},
@@ -273,7 +274,7 @@ func TestOTLPProvidersConfig(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			p, err := tracing.NewOTLPProviders(context.Background(), tt.opts...)
+			p, err := otlp.NewProviders(context.Background(), tt.opts...)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
@@ -291,40 +292,12 @@ func TestOTLPProvidersConfig(t *testing.T) {
 	}
 }
 
-// globalsSet tells whether TestGlobalProviders has run before in this
-// process (go test -count): the globals delegate only until they are first
-// set.
-var globalsSet bool
-
-// TestGlobalProviders is the only test that changes the OpenTelemetry
-// globals.
-func TestGlobalProviders(t *testing.T) {
-	tel := newTelemetry(t)
-	var d contract.ContainerDriver
-	if !globalsSet {
-		// New reads the globals once; until set, they delegate to the
-		// providers installed later.
-		d = tracing.New()(&stub{})
-		otel.SetTracerProvider(tel.tp)
-		otel.SetMeterProvider(tel.mp)
-		globalsSet = true
-	} else {
-		otel.SetTracerProvider(tel.tp)
-		otel.SetMeterProvider(tel.mp)
-		d = tracing.New()(&stub{})
-	}
-	if err := d.StartContainer(context.Background(), "c-1"); err != nil {
-		t.Fatal(err)
-	}
-	tel.onlySpan(t)
-	if _, ok := tel.metrics(t)["resilient.call.duration"]; !ok {
-		t.Error("no measurement through the global meter provider")
-	}
-
+// TestGlobal is the only test that changes the OpenTelemetry globals.
+func TestGlobal(t *testing.T) {
 	clearOTelEnv(t)
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	t.Setenv("OTEL_METRICS_EXPORTER", "none")
-	p, err := tracing.NewOTLPProviders(context.Background(), tracing.WithGlobal(true))
+	p, err := otlp.NewProviders(context.Background(), otlp.WithGlobal(true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tracing
+package otlp
 
 import (
 	"context"
@@ -18,11 +18,13 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/resilientdriver/resilient/tracing"
 )
 
-// Providers are the OpenTelemetry SDK providers that [NewOTLPProviders]
-// builds. Pass them to [New] with [Providers.Options], or install them as the
-// globals with [WithGlobal]. Call [Providers.Shutdown] before the program
+// Providers are the OpenTelemetry SDK providers that [NewProviders]
+// builds. Pass them to tracing.New with [Providers.Options], or install them
+// as the globals with [WithGlobal]. Call [Providers.Shutdown] before the program
 // exits, or the last spans and measurements are lost.
 type Providers struct {
 	// TracerProvider batches spans to the OTLP trace exporter.
@@ -35,9 +37,9 @@ type Providers struct {
 	shutdownErr  error
 }
 
-// Options returns the options that make [New] use p's providers.
-func (p *Providers) Options() []Option {
-	return []Option{WithTracerProvider(p.TracerProvider), WithMeterProvider(p.MeterProvider)}
+// Options returns the options that make tracing.New use p's providers.
+func (p *Providers) Options() []tracing.Option {
+	return []tracing.Option{tracing.WithTracerProvider(p.TracerProvider), tracing.WithMeterProvider(p.MeterProvider)}
 }
 
 // Shutdown flushes every span and measurement not yet exported, then shuts
@@ -58,67 +60,24 @@ func (p *Providers) Shutdown(ctx context.Context) error {
 	return p.shutdownErr
 }
 
-// OTLPOption configures [NewOTLPProviders].
-type OTLPOption interface {
-	applyOTLP(*otlpConfig)
-}
-
-type otlpOptionFunc func(*otlpConfig)
-
-func (f otlpOptionFunc) applyOTLP(c *otlpConfig) { f(c) }
-
-type otlpConfig struct {
-	serviceName string
-	attrs       []attribute.KeyValue
-	global      bool
-}
-
-// WithServiceName sets the service name used when the environment sets none
-// (neither OTEL_SERVICE_NAME nor service.name in OTEL_RESOURCE_ATTRIBUTES).
-// The default is the base name of the running executable, or "resilient"
-// when that is unknown. An empty name keeps the default.
-func WithServiceName(name string) OTLPOption {
-	return otlpOptionFunc(func(c *otlpConfig) {
-		if name != "" {
-			c.serviceName = name
-		}
-	})
-}
-
-// WithResourceAttributes adds attributes to the resource that describes the
-// program. OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME override attributes
-// of the same key. By default there are none beyond the service name and the
-// SDK's own.
-func WithResourceAttributes(attrs ...attribute.KeyValue) OTLPOption {
-	return otlpOptionFunc(func(c *otlpConfig) { c.attrs = append(c.attrs, attrs...) })
-}
-
-// WithGlobal, when install is true, makes the providers the OpenTelemetry
-// globals (otel.SetTracerProvider and otel.SetMeterProvider), so that [New]
-// without options, and every other instrumented library, uses them. The
-// default is false: nothing global changes.
-func WithGlobal(install bool) OTLPOption {
-	return otlpOptionFunc(func(c *otlpConfig) { c.global = install })
-}
-
-// Environment variables that NewOTLPProviders reads itself; the exporters and
+// Environment variables that NewProviders reads itself; the exporters and
 // the SDK read the others.
 const (
-	envTracesExporter   = "OTEL_TRACES_EXPORTER"
-	envMetricsExporter  = "OTEL_METRICS_EXPORTER"
-	envProtocol         = "OTEL_EXPORTER_OTLP_PROTOCOL"
-	envTracesProtocol   = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-	envMetricsProtocol  = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
-	protocolGRPC        = "grpc"
-	protocolHTTP        = "http/protobuf"
-	exporterOTLP        = "otlp"
-	exporterNone        = "none"
-	defaultServiceName  = "resilient"
-	serviceNameKey      = attribute.Key("service.name")
-	defaultOTLPProtocol = protocolHTTP
+	envTracesExporter  = "OTEL_TRACES_EXPORTER"
+	envMetricsExporter = "OTEL_METRICS_EXPORTER"
+	envProtocol        = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	envTracesProtocol  = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	envMetricsProtocol = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+	protocolGRPC       = "grpc"
+	protocolHTTP       = "http/protobuf"
+	exporterOTLP       = "otlp"
+	exporterNone       = "none"
+	defaultServiceName = "resilient"
+	serviceNameKey     = attribute.Key("service.name")
+	defaultProtocol    = protocolHTTP
 )
 
-// NewOTLPProviders builds a tracer provider and a meter provider that export
+// NewProviders builds a tracer provider and a meter provider that export
 // over OTLP, configured by the standard OpenTelemetry environment variables,
 // so that a program sends its telemetry to Jaeger or a collector with no
 // change to its code. Exporting happens in the background: an unreachable
@@ -146,11 +105,11 @@ const (
 // OTEL_TRACES_SAMPLER with its argument.
 //
 // The caller must call [Providers.Shutdown]. ctx bounds only the setup.
-func NewOTLPProviders(ctx context.Context, opts ...OTLPOption) (*Providers, error) {
-	cfg := otlpConfig{serviceName: executableName()}
+func NewProviders(ctx context.Context, opts ...Option) (*Providers, error) {
+	cfg := config{serviceName: executableName()}
 	for _, o := range opts {
 		if o != nil {
-			o.applyOTLP(&cfg)
+			o.apply(&cfg)
 		}
 	}
 
@@ -194,7 +153,7 @@ func NewOTLPProviders(ctx context.Context, opts ...OTLPOption) (*Providers, erro
 	return &Providers{TracerProvider: tp, MeterProvider: mp}, nil
 }
 
-func newResource(ctx context.Context, cfg otlpConfig) (*resource.Resource, error) {
+func newResource(ctx context.Context, cfg config) (*resource.Resource, error) {
 	attrs := append([]attribute.KeyValue{serviceNameKey.String(cfg.serviceName)}, cfg.attrs...)
 	// Later detectors win: the environment overrides the code's attributes.
 	res, err := resource.New(ctx,
@@ -209,7 +168,7 @@ func newResource(ctx context.Context, cfg otlpConfig) (*resource.Resource, error
 		err = nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tracing: resource: %w", err)
+		return nil, fmt.Errorf("otlp: resource: %w", err)
 	}
 	return res, nil
 }
@@ -221,7 +180,7 @@ func exporterEnabled(env string) (bool, error) {
 	case exporterNone:
 		return false, nil
 	default:
-		return false, fmt.Errorf("tracing: %s=%q is not supported; use %q or %q", env, v, exporterOTLP, exporterNone)
+		return false, fmt.Errorf("otlp: %s=%q is not supported; use %q or %q", env, v, exporterOTLP, exporterNone)
 	}
 }
 
@@ -234,11 +193,11 @@ func protocol(signalEnv string) (string, error) {
 	}
 	switch v {
 	case "":
-		return defaultOTLPProtocol, nil
+		return defaultProtocol, nil
 	case protocolGRPC, protocolHTTP:
 		return v, nil
 	default:
-		return "", fmt.Errorf("tracing: %s=%q is not supported; use %q or %q", name, v, protocolHTTP, protocolGRPC)
+		return "", fmt.Errorf("otlp: %s=%q is not supported; use %q or %q", name, v, protocolHTTP, protocolGRPC)
 	}
 }
 
@@ -254,7 +213,7 @@ func newSpanExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 		exp, err = otlptracehttp.New(ctx)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP trace exporter (%s): %w", p, err)
+		return nil, fmt.Errorf("otlp: OTLP trace exporter (%s): %w", p, err)
 	}
 	return exp, nil
 }
@@ -271,7 +230,7 @@ func newMetricExporter(ctx context.Context) (sdkmetric.Exporter, error) {
 		exp, err = otlpmetrichttp.New(ctx)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP metric exporter (%s): %w", p, err)
+		return nil, fmt.Errorf("otlp: OTLP metric exporter (%s): %w", p, err)
 	}
 	return exp, nil
 }
