@@ -6,6 +6,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/resilientdriver/resilient/breaker"
+	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/middleware"
 	"github.com/resilientdriver/resilient/ratelimit"
 	"github.com/resilientdriver/resilient/retry"
@@ -13,14 +14,43 @@ import (
 	"github.com/resilientdriver/resilient/tracing"
 )
 
-// Defaults of the rate limit layer, which [WithRateLimit] replaces. They
-// protect a single Docker daemon, which slows down sharply under many
-// parallel creates, and are far above what one interactive client needs.
+// Defaults of the rate limit layer, which [WithRateLimit] replaces. The
+// buckets stop a runaway caller and are far above what one interactive
+// client needs; the engine itself is protected by the adaptive
+// concurrency limit (ratelimit.WithAdaptiveConcurrency), which finds how
+// much concurrent work it serves, and reads have a pool of their own.
 const (
-	DefaultRateLimit     rate.Limit = 50 // calls per second, overall
-	DefaultBurst                    = 25 // calls at once from a full bucket
-	DefaultMaxConcurrent            = 16 // calls in flight
+	DefaultRateLimit       rate.Limit = 50 // calls per second, per pool (reads, engine work)
+	DefaultBurst                      = 25 // calls at once from a full bucket
+	DefaultReadConcurrency            = ratelimit.DefaultReadConcurrency
+	// DefaultMaxWait bounds the wait of a caller without a deadline; a
+	// caller with one waits as long as its deadline allows and is refused
+	// at once when it cannot be served in time.
+	DefaultMaxWait = 2 * time.Minute
 )
+
+// Defaults of the timeout layer, which [WithTimeout] replaces: how long an
+// attempt may run without progress. A hung engine fails such attempts,
+// which the breaker counts, so with 20s caller deadlines its circuits open
+// in the first 15s and later calls fail fast.
+const (
+	DefaultTimeout       = 15 * time.Second // engine work: create (progress restarts it), start, remove
+	DefaultReadTimeout   = 10 * time.Second // get, list, logs, container health
+	DefaultHealthTimeout = 5 * time.Second  // HealthCheck
+)
+
+func defaultTimeouts() []timeout.Option {
+	var opts []timeout.Option
+	for _, op := range contract.AllOps() {
+		switch op.Info().Class {
+		case contract.ClassRead:
+			opts = append(opts, timeout.ForOp(op, DefaultReadTimeout))
+		case contract.ClassProbe:
+			opts = append(opts, timeout.ForOp(op, DefaultHealthTimeout))
+		}
+	}
+	return opts
+}
 
 // Option configures [Wrap] and [New]. Options apply in order. For each
 // layer, a With option turns it on and adds its options to those given
@@ -50,9 +80,15 @@ type config struct {
 
 func newConfig(opts []Option) config {
 	c := config{
-		limit:     DefaultRateLimit,
-		burst:     DefaultBurst,
-		rateLimit: []ratelimit.Option{ratelimit.WithMaxConcurrent(DefaultMaxConcurrent)},
+		limit: DefaultRateLimit,
+		burst: DefaultBurst,
+		rateLimit: []ratelimit.Option{
+			ratelimit.WithAdaptiveConcurrency(),
+			ratelimit.WithReadConcurrency(DefaultReadConcurrency),
+			ratelimit.WithMaxWait(DefaultMaxWait),
+		},
+		timeout:    DefaultTimeout,
+		timeoutOps: defaultTimeouts(),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -135,16 +171,20 @@ func WithoutBreaker() Option {
 	return optionFunc(func(c *config) { c.noBreaker = true })
 }
 
-// WithRateLimit sets the overall rate limit to limit calls per second with
-// bursts of burst, and adds opts to the rate limit layer, after the default
-// concurrency cap: ratelimit.WithMaxConcurrent(0) removes the cap, and
-// rate.Inf removes the overall bucket. The arguments follow ratelimit.New,
-// which panics on a limit that is neither positive nor rate.Inf.
+// WithRateLimit sets the rate limit to limit calls per second with bursts
+// of burst, and adds opts to the rate limit layer, after the defaults:
+// ratelimit.WithMaxConcurrent(n) replaces the adaptive limit with a fixed
+// one, and rate.Inf removes the buckets. The arguments follow
+// ratelimit.New, which panics on a limit that is neither positive nor
+// rate.Inf.
 //
 // Default: ratelimit.New(DefaultRateLimit, DefaultBurst,
-// ratelimit.WithMaxConcurrent(DefaultMaxConcurrent)), that is 50 calls per
-// second, bursts of 25, 16 calls in flight, and waits of at most 5s for a
-// token or a slot.
+// ratelimit.WithAdaptiveConcurrency(),
+// ratelimit.WithReadConcurrency(DefaultReadConcurrency),
+// ratelimit.WithMaxWait(DefaultMaxWait)): 50 calls per second and bursts
+// of 25 for reads and for engine work each, engine work in flight limited
+// adaptively (from 8), 32 reads in flight, waits bounded by the caller's
+// deadline or else 2 minutes.
 func WithRateLimit(limit rate.Limit, burst int, opts ...ratelimit.Option) Option {
 	return optionFunc(func(c *config) {
 		c.limit, c.burst = limit, burst
@@ -158,17 +198,19 @@ func WithoutRateLimit() Option {
 	return optionFunc(func(c *config) { c.noRateLimit = true })
 }
 
-// WithTimeout bounds every attempt of every call by d, and adds opts
-// (timeout.ForOp) to the timeout layer, innermost, so that the breaker
-// counts an attempt that hangs as an engine failure and the retry layer
-// retries it; see the timeout package. Zero or negative d bounds only the
-// operations opts name.
+// WithTimeout replaces the timeout layer's settings with timeout.New(d,
+// opts...): an attempt of any operation may run d without progress, or
+// what opts (timeout.ForOp) say. The layer is innermost; the breaker
+// counts its TIMEOUT as an engine failure and the retry layer retries it;
+// see the timeout package. Zero or negative d bounds only the operations
+// opts name.
 //
-// Default: none.
+// Default: [DefaultTimeout] for engine work (StopContainer gets its grace
+// period on top), [DefaultReadTimeout] for reads, [DefaultHealthTimeout]
+// for HealthCheck; log streams are never cut.
 func WithTimeout(d time.Duration, opts ...timeout.Option) Option {
 	return optionFunc(func(c *config) {
-		c.timeout = d
-		c.timeoutOps = append(c.timeoutOps, opts...)
+		c.timeout, c.timeoutOps = d, opts
 	})
 }
 

@@ -161,3 +161,22 @@ func IdempotencyKey(ctx context.Context) (string, bool) {
 	k, _ := ctx.Value(idempotencyKey{}).(string)
 	return k, k != ""
 }
+
+type progressKey struct{}
+
+// WithProgress returns a context that carries f, which a driver calls
+// through [Progress] while a long operation makes progress (an image pull
+// that receives data). The timeout middleware sets it, so that its
+// timeout counts from the last progress: work that progresses is never
+// cut by a wall clock, while work that stalls is.
+func WithProgress(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, progressKey{}, f)
+}
+
+// Progress tells whoever set [WithProgress] on ctx that the operation made
+// progress; it does nothing when nobody did. Safe for concurrent use.
+func Progress(ctx context.Context) {
+	if f, ok := ctx.Value(progressKey{}).(func()); ok {
+		f()
+	}
+}

@@ -324,6 +324,18 @@ type DriverHealth struct {
 	Uptime     time.Duration   `json:"-"`       // time since the driver was made
 	Containers ContainerCounts `json:"containers"`
 	Error      string          `json:"error,omitempty"` // why it is unhealthy
+	// Limits are the current concurrency limits of a rate limit layer on
+	// the way, which sets them; zero when there is none. They are not part
+	// of the JSON form.
+	Limits ConcurrencyLimits `json:"-"`
+}
+
+// ConcurrencyLimits are the calls a rate limit layer lets run at once, in
+// [DriverHealth]: engine work (creates, starts, stops, removes; an
+// adaptive limit moves) and reads. Zero means no limit or no such layer.
+type ConcurrencyLimits struct {
+	Work int
+	Read int
 }
 
 // ContainerCounts counts the driver's containers in [DriverHealth]. Stopped
@@ -353,7 +365,7 @@ func (h *DriverHealth) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
-	*h = DriverHealth{j.Status, j.Version, millisDuration(j.Uptime), j.Containers, j.Error}
+	*h = DriverHealth{Status: j.Status, Version: j.Version, Uptime: millisDuration(j.Uptime), Containers: j.Containers, Error: j.Error}
 	return nil
 }
 

@@ -37,6 +37,7 @@ type Driver struct {
 	known map[string]struct{}  // full IDs of containers known to be managed
 	stops map[string]time.Time // container ID -> when this driver asked it to stop
 	quota *quotaInfo           // whether the engine supports a storage quota; nil until known
+	pulls pullGroup            // image pulls in progress
 
 	closeOnce sync.Once
 	closeErr  error

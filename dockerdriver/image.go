@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -16,9 +17,75 @@ import (
 	"github.com/resilientdriver/resilient/contract"
 )
 
-// pull pulls ref with the credentials of its registry, if any were given,
-// and waits until the daemon has it.
+// pull pulls ref and waits until the daemon has it. One pull per image
+// runs at a time, however many creates need it: a create that needs an
+// image being pulled waits for that pull. The pull runs as long as one of
+// the calls waiting for it does, and reports its progress to each of them
+// (contract.Progress), so that a timeout layer outside cuts a pull that
+// stalls, never one that makes progress.
 func (d *Driver) pull(ctx context.Context, o opInfo, ref string) error {
+	d.pulls.mu.Lock()
+	if d.pulls.m == nil {
+		d.pulls.m = map[string]*pullCall{}
+	}
+	c := d.pulls.m[ref]
+	if c == nil {
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c = &pullCall{done: make(chan struct{}), cancel: cancel, waiters: map[*context.Context]struct{}{}}
+		d.pulls.m[ref] = c
+		go func() {
+			c.err = d.pullOnce(pctx, o, ref, func() { d.pullProgress(c) })
+			d.pulls.mu.Lock()
+			delete(d.pulls.m, ref)
+			d.pulls.mu.Unlock()
+			cancel()
+			close(c.done)
+		}()
+	}
+	key := &ctx
+	c.waiters[key] = struct{}{}
+	d.pulls.mu.Unlock()
+	defer func() {
+		d.pulls.mu.Lock()
+		delete(c.waiters, key)
+		if len(c.waiters) == 0 {
+			c.cancel() // nobody waits for it any more
+		}
+		d.pulls.mu.Unlock()
+	}()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return mapErr(ctx, o, "", ctx.Err())
+	}
+}
+
+// pullGroup holds the pulls in progress, by image reference.
+type pullGroup struct {
+	mu sync.Mutex
+	m  map[string]*pullCall
+}
+
+// pullCall is one pull and the calls that wait for it.
+type pullCall struct {
+	done    chan struct{}
+	err     error
+	cancel  context.CancelFunc
+	waiters map[*context.Context]struct{} // guarded by the group's mu
+}
+
+func (d *Driver) pullProgress(c *pullCall) {
+	d.pulls.mu.Lock()
+	defer d.pulls.mu.Unlock()
+	for w := range c.waiters {
+		contract.Progress(*w)
+	}
+}
+
+// pullOnce pulls ref with the credentials of its registry, if any were
+// given, calling progress for every message the daemon sends.
+func (d *Driver) pullOnce(ctx context.Context, o opInfo, ref string, progress func()) error {
 	opts := image.PullOptions{}
 	if auth, ok := d.authFor(ref); ok {
 		enc, err := registry.EncodeAuthConfig(auth)
@@ -48,6 +115,7 @@ func (d *Driver) pull(ctx context.Context, o opInfo, ref string) error {
 			}
 			return mapErr(ctx, o, "", fmt.Errorf("reading the pull progress of %q: %w", ref, err))
 		}
+		progress()
 		text := msg.Error
 		if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
 			text = msg.ErrorDetail.Message

@@ -15,14 +15,16 @@
 // a token takes is known in advance: when it would come too late, or so
 // late that the caller's deadline would pass before the call could run,
 // the call fails at once, without sleeping, and its reservation is given
-// back. A slot frees when a call in flight returns, which cannot be known
-// in advance: the call waits for one until the wait bound passes.
+// back. A slot frees when a call in flight returns, which the pool
+// estimates (see Admission): the call waits for one until the wait bound
+// passes, or is refused at once when the estimate says it cannot be
+// admitted within its deadline.
 //
 // A call that cannot be served in time returns a *contract.DriverError
 // with Code RATE_LIMITED (errors.Is(err, contract.ErrRateLimited)),
 // Retryable true, the call's Op and ID, and RetryAfter set to the time
-// until its token would be available; it is zero when the call waited for
-// a slot, for which there is no estimate.
+// until its token would be available, or the pool's estimate of the wait
+// for a slot.
 //
 // When the caller's context is done during a wait, the call returns a
 // RATE_LIMITED *contract.DriverError that is not retryable and wraps
@@ -31,19 +33,59 @@
 //
 // # Buckets and defaults
 //
-// The overall bucket of [New] fills at limit tokens per second up to burst
-// tokens, and starts full; rate.Inf means no overall bucket. Each
+// The buckets of [New] fill at limit tokens per second up to burst tokens,
+// and start full: one for reads and one for engine work, so that reads
+// never wait for tokens that mutations spent; rate.Inf means none. Each
 // [WithOpLimit] adds a bucket for one operation (default: none); a call of
-// that operation needs a token from both. [WithMaxConcurrent] caps calls
-// in flight across operations (default: no cap). A call takes its slot
-// before its tokens, so calls start at the rate of the buckets even after
-// waiting for slots, and holds the slot until it returns.
+// that operation needs a token from both. A call takes its concurrency
+// slot before its tokens, and holds the slot until it returns (a
+// StreamContainerLogs call until its stream is open).
 //
 // With nothing to limit, as with ratelimit.New(rate.Inf, 0), the
 // middleware leaves the driver unwrapped and costs nothing.
 //
 // HealthCheck is never limited: it takes no token and no slot, so health
-// can be checked while the driver is saturated.
+// can be checked while the driver is saturated. Its report carries the
+// pools' current limits (contract.DriverHealth.Limits).
+//
+// # Admission
+//
+// Calls are admitted by their class in the table of operations
+// (contract.OpInfo.Class), to two pools (bulkheads) of concurrency:
+//
+//   - reads (GetContainer, ListContainers, GetContainerLogs,
+//     IsContainerHealthy, StreamContainerLogs) to the read pool,
+//     [WithReadConcurrency] (default: no cap), so a status read under a
+//     burst of creates waits for nothing but other reads;
+//   - engine work to the work pool, fixed by [WithMaxConcurrent] or
+//     adaptive with [WithAdaptiveConcurrency] (default: no cap). Within
+//     it, calls that continue a session that holds a resource (start,
+//     stop, remove) go before new work (creates): a waiting stop is
+//     admitted before a create that waited longer, so admitted sessions
+//     finish.
+//
+// A call that finds its pool full waits, and is refused at once with
+// RATE_LIMITED when, by the pool's estimate (the calls ahead of it times
+// the pool's recent service time, over its limit), it cannot be admitted
+// in time: a call that continues a session when the wait plus its own
+// usual time would pass its caller's deadline, a create when the wait
+// would take more than half the time its caller has left, the other half
+// being for the work that follows. Its RetryAfter is then at least the
+// time its caller had left: within that deadline there is no capacity for
+// it. Without a deadline a call waits up to [WithMaxWait].
+//
+// The adaptive limit follows Netflix's Gradient2: after each window of as
+// many calls as the limit, it moves a fifth of the way toward limit ×
+// gradient, where gradient is 2 (the tolerance) over the mean ratio of
+// each call's time to its operation's best recent time, clamped to
+// [0.5, 1], plus sqrt(limit) while calls queue and the engine keeps up.
+// An engine that serialises work (Docker starts containers one at a
+// time) makes calls slower as more run, and the limit comes down to what
+// it serves; a bigger host keeps calls fast at higher concurrency, and
+// the limit grows, up to [DefaultMaxAdaptiveConcurrency]. Stops, whose
+// time is mostly their grace period, and calls the caller abandoned are
+// not sampled. The current limits are the gauge resilient.ratelimit.limit
+// (attribute resilient.pool: work, read) and in HealthCheck's report.
 //
 // # Tracing
 //
@@ -59,9 +101,11 @@
 // [WithMeterProvider] (default otel.GetMeterProvider() when [New] runs),
 // one instrument, created once by New through the OpenTelemetry metric API:
 //
-//	resilient.ratelimit.wait  histogram, s: time a call waited for its
-//	                          tokens and its concurrency slot, with
-//	                          resilient.op
+//	resilient.ratelimit.wait   histogram, s: time a call waited for its
+//	                           tokens and its concurrency slot, with
+//	                           resilient.op
+//	resilient.ratelimit.limit  gauge: current concurrency limit of a pool,
+//	                           with resilient.pool (work, read)
 //
 // It is recorded only for a call that waited and then went on to the
 // driver, where the "ratelimit.wait" event is added; a call that needed no

@@ -28,7 +28,7 @@ func TestWithFaultInjector(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		faulty := drivertest.NewFaulty(memdriver.New())
 		faulty.Inject(contract.OpIsContainerHealthy, drivertest.Fault{Latency: time.Second})
-		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(2), ratelimit.WithMaxWait(time.Minute))(faulty)
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithReadConcurrency(2), ratelimit.WithMaxWait(time.Minute))(faulty)
 
 		t0 := time.Now()
 		var wg sync.WaitGroup

@@ -29,10 +29,12 @@ type bucket struct {
 }
 
 type config struct {
-	maxWait       time.Duration
-	maxConcurrent int
-	ops           map[contract.Op]bucket
-	meterProvider metric.MeterProvider // nil: otel.GetMeterProvider() at New
+	maxWait        time.Duration
+	maxConcurrent  int
+	adaptive       bool
+	readConcurrent int
+	ops            map[contract.Op]bucket
+	meterProvider  metric.MeterProvider // nil: otel.GetMeterProvider() at New
 }
 
 func newConfig(opts []Option) config {
@@ -53,13 +55,33 @@ func WithMaxWait(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.maxWait = max(d, 0) })
 }
 
-// WithMaxConcurrent caps the calls in flight through the middleware at n,
-// across all operations but HealthCheck; further calls wait for a slot
-// within the wait bound. n <= 0 removes the cap. A StreamContainerLogs call
-// holds its slot until the stream is open, not while it is read. Default:
-// no cap.
+// WithMaxConcurrent caps the calls of engine work in flight (creates,
+// starts, stops, removes) at n; further calls wait for a slot within the
+// wait bound, those that continue a session before new creates. Reads
+// have a pool of their own ([WithReadConcurrency]). n <= 0 removes the
+// cap. It replaces [WithAdaptiveConcurrency]; the last of the two wins.
+// Default: no cap.
 func WithMaxConcurrent(n int) Option {
-	return optionFunc(func(c *config) { c.maxConcurrent = max(n, 0) })
+	return optionFunc(func(c *config) { c.maxConcurrent, c.adaptive = max(n, 0), false })
+}
+
+// WithAdaptiveConcurrency replaces the fixed cap of [WithMaxConcurrent]
+// with a limit that adapts to the engine: it starts at
+// [DefaultInitialConcurrency] calls of engine work in flight, grows while
+// calls wait and take no longer than twice their operation's best recent
+// time, and shrinks when they take longer, between 1 and
+// [DefaultMaxAdaptiveConcurrency]. See "Admission" in the package doc.
+// The last of the two options wins.
+func WithAdaptiveConcurrency() Option {
+	return optionFunc(func(c *config) { c.adaptive = true })
+}
+
+// WithReadConcurrency caps the reads in flight (GetContainer,
+// ListContainers, GetContainerLogs, IsContainerHealthy,
+// StreamContainerLogs) at n, in a pool of their own, so that reads never
+// wait behind engine work. n <= 0 removes the cap. Default: no cap.
+func WithReadConcurrency(n int) Option {
+	return optionFunc(func(c *config) { c.readConcurrent = max(n, 0) })
 }
 
 // WithOpLimit gives op its own token bucket of limit calls per second and

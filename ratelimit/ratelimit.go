@@ -31,6 +31,7 @@ func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
 	cfg := newConfig(opts)
 	l := &limiter{
 		all:     newBucket("", limit, burst),
+		reads:   newBucket("", limit, burst),
 		maxWait: cfg.maxWait,
 	}
 	limited := l.all != nil
@@ -49,15 +50,22 @@ func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
 			l.other[op] = lim
 		}
 	}
-	if cfg.maxConcurrent > 0 {
-		l.slots = make(chan struct{}, cfg.maxConcurrent)
-		limited = true
+	switch {
+	case cfg.adaptive:
+		l.work = newPool("work", DefaultInitialConcurrency, true)
+	case cfg.maxConcurrent > 0:
+		l.work = newPool("work", cfg.maxConcurrent, false)
 	}
+	if cfg.readConcurrent > 0 {
+		l.read = newPool("read", cfg.readConcurrent, false)
+	}
+	limited = limited || l.work != nil || l.read != nil
 	if !limited {
 		// Nothing to limit: leave the driver as it is.
 		return func(d contract.ContainerDriver) contract.ContainerDriver { return d }
 	}
 	l.wait = newWaitHistogram(cfg.meterProvider)
+	l.observeLimits(cfg.meterProvider)
 	return middleware.Intercept(l.intercept)
 }
 
@@ -65,7 +73,8 @@ const (
 	// ScopeName is the instrumentation scope of the middleware's meter.
 	ScopeName = "github.com/resilientdriver/resilient/ratelimit"
 
-	metricWait = "resilient.ratelimit.wait"
+	metricWait  = "resilient.ratelimit.wait"
+	metricLimit = "resilient.ratelimit.limit"
 )
 
 // waitBuckets, in seconds, go from a millisecond up to beyond the default
@@ -124,17 +133,24 @@ func newBucket(op contract.Op, limit rate.Limit, burst int) *rate.Limiter {
 }
 
 type limiter struct {
-	all     *rate.Limiter                  // overall bucket, nil for none
+	all     *rate.Limiter                  // overall bucket of engine work, nil for none
+	reads   *rate.Limiter                  // overall bucket of reads, nil for none
 	ops     [contract.NumOps]*rate.Limiter // per-operation buckets by Op.Index; read-only
 	other   map[contract.Op]*rate.Limiter  // buckets of operations Op.Index does not know
-	slots   chan struct{}                  // concurrency slots, nil for no cap
+	work    *pool                          // concurrency of engine work, nil for no cap
+	read    *pool                          // concurrency of reads, nil for no cap
 	maxWait time.Duration
 	wait    metric.Float64Histogram // resilient.ratelimit.wait
 }
 
 func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
-	if call.Op.Info().Class == contract.ClassProbe {
-		return next(ctx)
+	info := call.Op.Info()
+	if info.Class == contract.ClassProbe {
+		err := next(ctx)
+		if err == nil && call.Health != nil {
+			l.reportHealth(call.Health)
+		}
+		return err
 	}
 	var op *rate.Limiter
 	if i := call.Op.Index(); i >= 0 {
@@ -142,24 +158,30 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 	} else {
 		op = l.other[call.Op]
 	}
-	if l.all == nil && op == nil && l.slots == nil {
+	all, pl, prio := l.all, l.work, prioHigh
+	switch info.Class {
+	case contract.ClassRead:
+		all, pl = l.reads, l.read
+	case contract.ClassCreate:
+		prio = prioLow
+	}
+	if all == nil && op == nil && pl == nil {
 		return next(ctx)
 	}
 	var waited time.Duration
-	if l.slots != nil {
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			w, err := l.waitSlot(ctx, call)
-			if err != nil {
-				return err
-			}
-			waited = w
+	if pl != nil {
+		w, err := pl.acquire(ctx, call, prio, l.maxWait)
+		if err != nil {
+			return err
 		}
-		defer func() { <-l.slots }()
+		waited = w
+		start := time.Now()
+		defer func() {
+			pl.release(call.Op, time.Since(start), call.Op != contract.OpStopContainer && ctx.Err() == nil)
+		}()
 	}
-	if l.all != nil || op != nil {
-		w, err := l.take(ctx, call, op, waited)
+	if all != nil || op != nil {
+		w, err := l.take(ctx, call, all, op, waited)
 		if err != nil {
 			return err
 		}
@@ -178,12 +200,12 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 // take takes a token from the overall bucket and from op's (either may be
 // nil), waiting for them if it can within the bound, of which waited has
 // been spent. It returns how long it waited.
-func (l *limiter) take(ctx context.Context, call *middleware.Call, op *rate.Limiter, waited time.Duration) (time.Duration, error) {
+func (l *limiter) take(ctx context.Context, call *middleware.Call, bucket, op *rate.Limiter, waited time.Duration) (time.Duration, error) {
 	now := time.Now()
 	var all, own *rate.Reservation
 	var delay time.Duration
-	if l.all != nil {
-		all = l.all.ReserveN(now, 1)
+	if bucket != nil {
+		all = bucket.ReserveN(now, 1)
 		delay = all.DelayFrom(now)
 	}
 	if op != nil {
@@ -217,25 +239,6 @@ func (l *limiter) take(ctx context.Context, call *middleware.Call, op *rate.Limi
 	case <-ctx.Done():
 		cancel(time.Now())
 		return 0, canceled(ctx, call, "a token")
-	}
-}
-
-// waitSlot waits for a concurrency slot within the bound and returns how
-// long it waited.
-func (l *limiter) waitSlot(ctx context.Context, call *middleware.Call) (time.Duration, error) {
-	if l.maxWait <= 0 {
-		return 0, rejected(ctx, call, 0, "too many calls in flight")
-	}
-	start := time.Now()
-	t := time.NewTimer(l.maxWait)
-	defer t.Stop()
-	select {
-	case l.slots <- struct{}{}:
-		return time.Since(start), nil
-	case <-t.C:
-		return 0, rejected(ctx, call, 0, "too many calls in flight")
-	case <-ctx.Done():
-		return 0, canceled(ctx, call, "a concurrency slot")
 	}
 }
 

@@ -5,12 +5,18 @@
 //
 //	d := timeout.New(30*time.Second, timeout.ForOp(contract.OpGetContainer, 5*time.Second))(base)
 //
-// A call runs under the earlier of the caller's deadline and the
-// operation's timeout from its start. When it fails after the layer's own
-// deadline passed, while the caller's context is not done, the layer
+// A call is canceled when it runs for the operation's timeout without
+// progress; the caller's deadline still applies. Progress is what a
+// driver reports with contract.Progress during long work, such as the
+// Docker driver for every message of an image pull, and each report
+// starts the timeout again: a pull that makes progress is never cut by a
+// wall clock, one that stalls is. For work that reports nothing, the
+// timeout counts from the call's start. When the call fails after the
+// layer canceled it, while the caller's context is not done, the layer
 // returns a *contract.DriverError with code TIMEOUT, retryable, the call's
-// Op and ID, a message saying the call took longer than the timeout, and
-// the driver's error as its cause. When the caller's deadline or
+// Op and ID, a message saying the call made no progress for the timeout,
+// and a cause that reads as context.DeadlineExceeded (with the driver's
+// error as its text). When the caller's deadline or
 // cancellation comes first, the driver's error is returned as it is. A
 // call that succeeds is never turned into an error.
 //

@@ -54,22 +54,31 @@ func (l *limits) intercept(ctx context.Context, call *middleware.Call, next midd
 	if d <= 0 {
 		return next(ctx)
 	}
-	cctx, cancel := context.WithTimeoutCause(ctx, d, errTimedOut)
-	err := next(cctx)
+	cctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(d, func() { cancel(errTimedOut) })
+	err := next(contract.WithProgress(cctx, func() { t.Reset(d) }))
+	t.Stop()
 	timedOut := err != nil && context.Cause(cctx) == errTimedOut
-	cancel()
+	cancel(nil)
 	if !timedOut || ctx.Err() != nil {
 		return err
 	}
 	return &contract.DriverError{
 		Code:      contract.CodeTimeout,
-		Message:   call.Op.String() + " took longer than " + d.String(),
+		Message:   call.Op.String() + " made no progress for " + d.String(),
 		Retryable: true,
 		Op:        call.Op,
 		ID:        call.ID,
-		Err:       err,
+		Err:       stalled{err},
 	}
 }
+
+// stalled is the cause of a call the layer cut: the driver's error, which
+// reports the cancellation the layer made, read as the deadline it was.
+type stalled struct{ driver error }
+
+func (s stalled) Error() string { return s.driver.Error() }
+func (s stalled) Unwrap() error { return context.DeadlineExceeded }
 
 // errTimedOut marks the contexts this layer made whose deadline passed.
 var errTimedOut = &contract.DriverError{Code: contract.CodeTimeout, Message: "timeout layer deadline", Retryable: true}

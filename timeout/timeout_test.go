@@ -40,7 +40,7 @@ func TestCutsHungCall(t *testing.T) {
 		if !errors.As(err, &de) || de.Code != contract.CodeTimeout || !de.Retryable || !contract.IsRetryable(err) {
 			t.Fatalf("err = %v, want a retryable TIMEOUT", err)
 		}
-		if de.Op != contract.OpStartContainer || de.ID != "c1" || !strings.Contains(de.Message, "took longer than 1s") {
+		if de.Op != contract.OpStartContainer || de.ID != "c1" || !strings.Contains(de.Message, "made no progress for 1s") {
 			t.Errorf("Op, ID, Message = %q, %q, %q", de.Op, de.ID, de.Message)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -197,5 +197,34 @@ func TestBreakerCountsTimeouts(t *testing.T) {
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
 		return timeout.New(time.Minute)(memdriver.New())
+	})
+}
+
+// TestProgressKeepsWorkAlive: work that reports progress is not cut however
+// long it takes; once it stalls, the timeout counts from its last report.
+func TestProgressKeepsWorkAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pull := func(ctx context.Context, _ contract.Op) error {
+			for range 20 { // 10s of a pull that receives data every 500ms
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(500 * time.Millisecond):
+					contract.Progress(ctx)
+				}
+			}
+			<-ctx.Done() // then it stalls
+			return ctx.Err()
+		}
+		d := timeout.New(time.Second)(drivertest.NewStub(pull))
+		start := time.Now()
+		_, err := d.CreateContainer(t.Context(), contract.NewContainerConfig("s", "alpine"))
+		if el := time.Since(start); el != 11*time.Second {
+			t.Errorf("cut after %v, want 10s of progress plus the 1s timeout", el)
+		}
+		if !errors.Is(err, contract.ErrTimeout) || !contract.IsRetryable(err) {
+			t.Errorf("err = %v, want a retryable TIMEOUT", err)
+		}
+		contract.Progress(t.Context()) // without the layer: nothing happens
 	})
 }

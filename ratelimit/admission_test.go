@@ -1,0 +1,169 @@
+package ratelimit_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/ratelimit"
+)
+
+// TestReadsDoNotQueueBehindWork: with every slot of engine work taken, a
+// read goes through at once in its own pool.
+func TestReadsDoNotQueueBehindWork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			if op == contract.OpStartContainer {
+				<-release
+			}
+			return nil
+		})
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithReadConcurrency(4),
+			ratelimit.WithMaxWait(time.Hour))(base)
+		go start(context.Background(), d)
+		synctest.Wait()
+		t0 := time.Now()
+		if _, err := d.GetContainer(t.Context(), "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if el := time.Since(t0); el != 0 {
+			t.Errorf("read waited %v behind engine work", el)
+		}
+		close(release)
+	})
+}
+
+// TestContinueBeforeCreate: when a slot frees, a call that continues a
+// session goes before a create that waited longer.
+func TestContinueBeforeCreate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var mu sync.Mutex
+		var order []contract.Op
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			if op == contract.OpRemoveContainer {
+				<-release
+				return nil
+			}
+			mu.Lock()
+			order = append(order, op)
+			mu.Unlock()
+			return nil
+		})
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(time.Hour))(base)
+		go d.RemoveContainer(context.Background(), "busy")
+		synctest.Wait()
+		var wg sync.WaitGroup
+		wg.Go(func() { d.CreateContainer(context.Background(), contract.NewContainerConfig("s", "alpine")) })
+		synctest.Wait()
+		wg.Go(func() { d.StopContainer(context.Background(), "c1", contract.StopOptions{}) })
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if len(order) != 2 || order[0] != contract.OpStopContainer || order[1] != contract.OpCreateContainer {
+			t.Errorf("order = %v, want the stop before the create", order)
+		}
+	})
+}
+
+// TestRefusesWhatCannotFinishInTime: a call that, by the pool's estimate
+// of its recent service times, cannot be admitted within its caller's
+// deadline is refused at once, with a RetryAfter past that deadline; a
+// call without a deadline waits.
+func TestRefusesWhatCannotFinishInTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			time.Sleep(time.Second)
+			return nil
+		})
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(time.Hour))(base)
+		for range 5 { // teach the pool that a call takes 1s
+			start(context.Background(), d)
+		}
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { start(context.Background(), d) })
+		}
+		synctest.Wait()
+
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		de := wantLimited(t, start(ctx, d))
+		if el := time.Since(t0); el != 0 {
+			t.Errorf("refused after %v, want at once", el)
+		}
+		if de.RetryAfter < 2*time.Second {
+			t.Errorf("RetryAfter = %v, want at least the 2s the caller had left", de.RetryAfter)
+		}
+		// A create may only spend half its time waiting: with 3 calls of 1s
+		// ahead, 5s is not enough, though 5s would be for a start.
+		ctx, cancel = context.WithTimeout(t.Context(), 5*time.Second+500*time.Millisecond)
+		defer cancel()
+		if _, err := d.CreateContainer(ctx, contract.NewContainerConfig("s", "alpine")); err == nil {
+			t.Error("a create that would wait most of its deadline was admitted")
+		}
+		if err := start(ctx, d); err != nil {
+			t.Errorf("a start that fits its deadline = %v", err)
+		}
+		wg.Wait()
+		if got := base.Calls(contract.OpStartContainer); got != 5+3+1 {
+			t.Errorf("starts reaching the driver = %d, want 9", got)
+		}
+	})
+}
+
+// TestAdaptiveLimit: the limit shrinks when calls slow down as more run at
+// once, grows when they do not, and shows in HealthCheck.
+func TestAdaptiveLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var inflight atomic.Int64
+		congested := atomic.Bool{}
+		congested.Store(true)
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			n := inflight.Add(1)
+			defer inflight.Add(-1)
+			if congested.Load() {
+				time.Sleep(time.Duration(n) * 100 * time.Millisecond) // an engine that serialises
+			} else {
+				time.Sleep(100 * time.Millisecond)
+			}
+			return nil
+		})
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithAdaptiveConcurrency(), ratelimit.WithMaxWait(time.Hour))(base)
+		limit := func() int {
+			h, err := d.HealthCheck(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h.Limits.Work
+		}
+		if got := limit(); got != ratelimit.DefaultInitialConcurrency {
+			t.Fatalf("initial limit = %d, want %d", got, ratelimit.DefaultInitialConcurrency)
+		}
+		load := func(n int) {
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() { start(context.Background(), d) })
+			}
+			wg.Wait()
+		}
+		load(400)
+		low := limit()
+		if low >= ratelimit.DefaultInitialConcurrency || low < 1 {
+			t.Errorf("limit on a serialising engine = %d, want below %d", low, ratelimit.DefaultInitialConcurrency)
+		}
+		congested.Store(false)
+		load(2000)
+		if high := limit(); high <= max(low, ratelimit.DefaultInitialConcurrency) {
+			t.Errorf("limit on an engine that keeps up = %d, want above %d", high, max(low, ratelimit.DefaultInitialConcurrency))
+		}
+	})
+}
