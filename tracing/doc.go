@@ -122,9 +122,11 @@
 //	resilient.ratelimit.wait        recorded by package ratelimit, not here
 //
 // Attempts are counted by the retry layer, which calls
-// middleware.CountAttempt before each attempt on the context this middleware
-// passes on ([middleware.WithAttemptCounter]); without a retry layer every
-// call counts as one attempt, including a call that validation refuses.
+// middleware.CountAttempt before each attempt; the count is kept on the span
+// this middleware puts on the context ([middleware.WithAttemptCounter]), not
+// in a context value of its own, and only while resilient.call.attempts
+// records. Without a retry layer every call counts as one attempt, including
+// a call that validation refuses.
 //
 // This layer sees the outcome of a logical call, not the policies' inner
 // state: a breaker rejection or rate-limit refusal that a retry absorbed
@@ -139,8 +141,7 @@
 // globals, read when [New] runs, as otelhttp does. Until a program installs
 // its own, the globals are delegating no-ops that forward to the providers
 // later passed to otel.SetTracerProvider and otel.SetMeterProvider, so
-// installing them after New still takes effect. With no-op providers the
-// middleware costs a few allocations per call; see the benchmarks.
+// installing them after New still takes effect.
 //
 // To export, build providers with package tracing/otlp and pass them:
 //
@@ -148,4 +149,16 @@
 //	if err != nil { ... }
 //	defer p.Shutdown(ctx)
 //	d := tracing.New(p.Options()...)(base)
+//
+// # Cost
+//
+// The middleware decides once per call what records: a span, unless the
+// tracer's provider is a no-op one or the globals' placeholder (no provider
+// installed yet) and the caller's span does not record either; the
+// duration and attempt histograms, as their instruments' Enabled report.
+// When nothing records, as with the no-op providers and the default
+// globals, the call goes straight to the wrapped driver: no span is
+// started, the clock is not read, no attempt is counted and nothing is
+// allocated, 5 to 10ns more than any middleware.Intercept layer in the
+// bench module's benchmarks.
 package tracing

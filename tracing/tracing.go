@@ -2,6 +2,8 @@ package tracing
 
 import (
 	"context"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -10,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/middleware"
@@ -50,7 +53,7 @@ func New(opts ...Option) middleware.Middleware {
 	inst := newInstruments(cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version)))
 	return func(next contract.ContainerDriver) contract.ContainerDriver {
 		t := &tracer{tracer: tr, inst: inst}
-		t.init(next.Name(), next.Version())
+		t.init(cfg.tracerProvider, next.Name(), next.Version())
 		return middleware.Intercept(t.intercept)(next)
 	}
 }
@@ -59,6 +62,12 @@ func New(opts ...Option) middleware.Middleware {
 type tracer struct {
 	tracer trace.Tracer
 	inst   *instruments
+
+	// What is known of the tracer's provider: noop when it never records;
+	// placeholder, when it is the OpenTelemetry global's placeholder, which
+	// records nothing until a program installs a provider.
+	noop        bool
+	placeholder trace.TracerProvider
 
 	driverName    attribute.KeyValue
 	driverVersion attribute.KeyValue
@@ -76,7 +85,13 @@ type opInfo struct {
 	counted  []metric.AddOption // op and driver, for the rejection counters
 }
 
-func (t *tracer) init(name, version string) {
+func (t *tracer) init(tp trace.TracerProvider, name, version string) {
+	switch {
+	case isNoop(tp):
+		t.noop = true
+	case isGlobalPlaceholder(tp):
+		t.placeholder = tp
+	}
 	t.driverName = keyDriverName.String(clean(name))
 	t.driverVersion = keyDriverVersion.String(clean(version))
 	ops := append(contract.Ops(), contract.OpStreamContainerLogs)
@@ -111,10 +126,65 @@ func (t *tracer) opInfo(op contract.Op) *opInfo {
 	return t.newOpInfo(op)
 }
 
+// isNoop reports whether tp is a provider known to record nothing.
+func isNoop(tp trace.TracerProvider) bool {
+	_, ok := tp.(tracenoop.TracerProvider)
+	return ok
+}
+
+// globalPackage holds the placeholder behind otel.GetTracerProvider until a
+// program calls otel.SetTracerProvider.
+const globalPackage = "go.opentelemetry.io/otel/internal/global"
+
+// isGlobalPlaceholder reports whether tp is the OpenTelemetry global's
+// placeholder provider: it records nothing, and once a program installs a
+// provider it forwards to it. otel.GetTracerProvider returns the placeholder
+// until then and the installed provider after, never the placeholder again.
+func isGlobalPlaceholder(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == globalPackage
+}
+
+// spans reports whether the call on ctx needs a span: whether the tracer
+// may record one, or the caller's span records. In the second case the
+// call's span records nothing but is still started, as it always was, so
+// that the events of the layers inside go to it, and so nowhere, rather
+// than to the caller's span.
+func (t *tracer) spans(ctx context.Context) bool {
+	if t.placeholder != nil {
+		if otel.GetTracerProvider() != t.placeholder {
+			return true // a provider was installed after New ran
+		}
+	} else if !t.noop {
+		return true
+	}
+	return trace.SpanFromContext(ctx).IsRecording()
+}
+
 func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	// Decide once per call what records, so that a call that nothing
+	// records costs nothing beyond the adapter: no span, no clock read, no
+	// attempt counter, no allocation.
+	spans := t.spans(ctx)
+	timed := t.inst.duration.Enabled(ctx)
+	counted := t.inst.attempts.Enabled(ctx)
+	if !spans && !timed && !counted {
+		err := next(ctx)
+		if err != nil && (t.inst.breakerRejections.Enabled(ctx) || t.inst.rateLimitRejections.Enabled(ctx)) {
+			t.countRejection(ctx, t.opInfo(call.Op), contract.ErrorType(err))
+		}
+		return err
+	}
+
 	info := t.opInfo(call.Op)
-	start := time.Now()
-	ctx, span := t.tracer.Start(ctx, info.spanName, info.start...)
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
+	span := trace.SpanFromContext(ctx) // not recording, when spans is false
+	if spans {
+		ctx, span = t.tracer.Start(ctx, info.spanName, info.start...)
+	}
 	recording := span.IsRecording()
 	if recording {
 		var buf [4]attribute.KeyValue
@@ -123,23 +193,35 @@ func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next midd
 		}
 	}
 	hadID := call.ID != ""
-	ctx, attempts := middleware.WithAttemptCounter(ctx)
+	var attempts *atomic.Int64
+	if counted {
+		ctx, attempts = middleware.WithAttemptCounter(ctx)
+	}
 
 	err := next(ctx)
 
-	elapsed := time.Since(start).Seconds()
-	n := attempts.Load()
-	if n < 1 {
-		n = 1
+	var elapsed float64
+	if timed {
+		elapsed = time.Since(start).Seconds()
+	}
+	n := int64(1)
+	if attempts != nil {
+		n = max(attempts.Load(), 1)
 	}
 	if err == nil {
 		// A create learns its resource's ID only now.
 		if recording && !hadID && call.ID != "" && info.idKey != "" {
 			span.SetAttributes(info.idKey.String(clean(call.ID)))
 		}
-		t.inst.duration.Record(ctx, elapsed, info.ok...)
-		t.inst.attempts.Record(ctx, n, info.ok...)
-		span.End()
+		if timed {
+			t.inst.duration.Record(ctx, elapsed, info.ok...)
+		}
+		if counted {
+			t.inst.attempts.Record(ctx, n, info.ok...)
+		}
+		if spans {
+			span.End()
+		}
 		return nil
 	}
 
@@ -147,20 +229,36 @@ func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next midd
 	// registry message): only its code leaves this layer.
 	et := contract.ErrorType(err)
 	errAttr := keyErrorType.String(et)
-	span.SetAttributes(errAttr)
-	span.SetStatus(codes.Error, et)
-	set := metric.WithAttributeSet(attribute.NewSet(
-		t.driverName, keyOp.String(string(info.op)), keyOutcome.String(outcomeError), errAttr))
-	t.inst.duration.Record(ctx, elapsed, set)
-	t.inst.attempts.Record(ctx, n, set)
+	if recording {
+		span.SetAttributes(errAttr)
+		span.SetStatus(codes.Error, et)
+	}
+	if timed || counted {
+		set := metric.WithAttributeSet(attribute.NewSet(
+			t.driverName, keyOp.String(string(info.op)), keyOutcome.String(outcomeError), errAttr))
+		if timed {
+			t.inst.duration.Record(ctx, elapsed, set)
+		}
+		if counted {
+			t.inst.attempts.Record(ctx, n, set)
+		}
+	}
+	t.countRejection(ctx, info, et)
+	if spans {
+		span.End()
+	}
+	return err
+}
+
+// countRejection counts a call that ended with error type et if it was
+// refused by a breaker or a limit.
+func (t *tracer) countRejection(ctx context.Context, info *opInfo, et string) {
 	switch et {
 	case string(contract.CodeCircuitOpen):
 		t.inst.breakerRejections.Add(ctx, 1, info.counted...)
 	case string(contract.CodeRateLimited):
 		t.inst.rateLimitRejections.Add(ctx, 1, info.counted...)
 	}
-	span.End()
-	return err
 }
 
 // Metric names; doc.go describes each.
