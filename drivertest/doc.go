@@ -1,7 +1,8 @@
 // Package drivertest tests container drivers: [Run] is the conformance
-// suite every [contract.ContainerDriver] must pass, and [Faulty] wraps a
-// driver to inject errors and latency, counted and deterministic, for
-// testing the policies that wrap drivers.
+// suite every [contract.ContainerDriver] must pass, [Faulty] wraps a
+// driver to inject errors and latency, counted and deterministic, and
+// [Stub] is a driver that only counts its calls and fails as told: both
+// are for testing the policies that wrap drivers.
 //
 // The package is for tests; it imports package testing, and only test code
 // should import it.
@@ -93,4 +94,22 @@
 //		Count: 2,
 //		Err:   contract.NewError(contract.CodeContainerCreation, contract.OpCreateContainer, "", "daemon busy", nil),
 //	})
+//
+// Faulty is built the way the policies it tests are, with
+// [middleware.Intercept]: the counting and the rules are one interceptor
+// that sees every operation, so it covers each operation of the contract,
+// and only those, exactly as a policy does.
+//
+// # Stub
+//
+// [NewStub] makes a driver without state: every call is counted
+// ([Stub.Calls]) and returns the error of a function of the operation
+// ([Stub.SetFunc] replaces it), with fixed results on success.
+//
+// Stub writes its methods by hand, a line or two each over one counting
+// function, rather than sitting on middleware.Intercept: policies' tests
+// hold their success paths to zero allocations through a Stub, under the
+// race detector as well, where sync.Pool drops pooled call descriptions at
+// random, and a Stub on the adapter would add its own share to what they
+// measure.
 package drivertest

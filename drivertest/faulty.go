@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/middleware"
 )
 
 // Fault says what happens to some calls of one op.
@@ -45,16 +46,30 @@ func (f Fault) applies(n int) bool {
 // of each op reach it. Use it to test policies (retry, circuit breaking,
 // timeouts) against a driver that fails exactly as told.
 //
-// Faulty implements contract.ContainerDriver and contract.LogStreamer; Name
-// and Version are those of the wrapped driver and are not counted. When the
-// wrapped driver does not implement contract.LogStreamer,
-// StreamContainerLogs fails with a CONFIGURATION error saying so.
+// Faulty implements contract.ContainerDriver and contract.LogStreamer with
+// [middleware.Intercept], like the policies it tests: every method counts
+// the call under its contract.Op, applies the rules of that op (see
+// [Faulty.Inject]) and calls the wrapped driver. Name and Version are those
+// of the wrapped driver and are not counted. When the wrapped driver does
+// not implement contract.LogStreamer, StreamContainerLogs fails with a
+// CONFIGURATION error saying so.
 type Faulty struct {
+	// d through f.intercept; embedded, its methods, which the adapter
+	// writes once for every operation, are Faulty's.
+	streamingDriver
+
 	d contract.ContainerDriver
 
 	mu    sync.Mutex
-	rules map[contract.Op][]Fault
-	calls map[contract.Op]int
+	rules [contract.NumOps][]Fault // by Op.Index
+	calls opCounts
+}
+
+// streamingDriver is what middleware.Intercept makes of a driver that
+// implements contract.LogStreamer.
+type streamingDriver interface {
+	contract.ContainerDriver
+	contract.LogStreamer
 }
 
 var (
@@ -64,20 +79,31 @@ var (
 
 // NewFaulty wraps d. Until faults are injected, every call passes through.
 func NewFaulty(d contract.ContainerDriver) *Faulty {
-	return &Faulty{d: d, rules: map[contract.Op][]Fault{}, calls: map[contract.Op]int{}}
+	f := &Faulty{d: d}
+	next := d
+	if _, ok := d.(contract.LogStreamer); !ok {
+		next = noStreams{d}
+	}
+	f.streamingDriver = middleware.Intercept(f.intercept)(next).(streamingDriver)
+	return f
 }
 
 // Inject adds a rule for op. Rules of an op apply in the order they were
 // added: the first rule covering a call that has an Err decides the call's
 // error (and After), and the latencies of all rules covering it add up.
-// Negative Nth, Count or Latency panic.
+// Negative Nth, Count or Latency panic. A rule for a value that is not an
+// operation of package contract never applies.
 func (f *Faulty) Inject(op contract.Op, fault Fault) {
 	if fault.Nth < 0 || fault.Count < 0 || fault.Latency < 0 {
 		panic(fmt.Sprintf("drivertest: Faulty.Inject(%s): negative Nth, Count or Latency in %+v", op, fault))
 	}
+	i := op.Index()
+	if i < 0 {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rules[op] = append(f.rules[op], fault)
+	f.rules[i] = append(f.rules[i], fault)
 }
 
 // Calls returns how many calls of op have reached f since it was made or
@@ -85,19 +111,39 @@ func (f *Faulty) Inject(op contract.Op, fault Fault) {
 func (f *Faulty) Calls(op contract.Op) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.calls[op]
+	return f.calls.of(op)
 }
 
 // Reset removes every rule and sets every count to zero.
 func (f *Faulty) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	clear(f.rules)
-	clear(f.calls)
+	f.rules = [contract.NumOps][]Fault{}
+	f.calls = opCounts{}
 }
 
 // Unwrap returns the wrapped driver.
 func (f *Faulty) Unwrap() contract.ContainerDriver { return f.d }
+
+// opCounts counts calls by operation, for [Faulty] and [Stub]; its owner
+// holds the lock.
+type opCounts [contract.NumOps]int
+
+// add counts a call of op, one of package contract's, and returns the
+// count.
+func (c *opCounts) add(op contract.Op) int {
+	i := op.Index()
+	c[i]++
+	return c[i]
+}
+
+// of returns the count of op, 0 for a value that is not an operation.
+func (c *opCounts) of(op contract.Op) int {
+	if i := op.Index(); i >= 0 {
+		return c[i]
+	}
+	return 0
+}
 
 // plan is what happens to one call.
 type plan struct {
@@ -110,10 +156,9 @@ type plan struct {
 func (f *Faulty) begin(op contract.Op) plan {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls[op]++
-	n := f.calls[op]
+	n := f.calls.add(op)
 	var p plan
-	for _, r := range f.rules[op] {
+	for _, r := range f.rules[op.Index()] {
 		if !r.applies(n) {
 			continue
 		}
@@ -123,6 +168,28 @@ func (f *Faulty) begin(op contract.Op) plan {
 		}
 	}
 	return p
+}
+
+// intercept is the one place where rules apply, for every operation. On a
+// lost response (After) the adapter returns the method's zero results, and
+// closes a stream; a health report, which it returns beside an error, is
+// cleared here.
+func (f *Faulty) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+	p := f.begin(call.Op)
+	if err := wait(ctx, call.Op, call.ID, p.latency); err != nil {
+		return err
+	}
+	if p.err != nil && !p.after {
+		return p.err
+	}
+	err := next(ctx)
+	if p.err == nil {
+		return err
+	}
+	if call.Health != nil {
+		*call.Health = contract.DriverHealth{}
+	}
+	return p.err
 }
 
 // wait sleeps for d or until ctx is done. It returns a TIMEOUT error
@@ -142,144 +209,12 @@ func wait(ctx context.Context, op contract.Op, id string, d time.Duration) error
 	}
 }
 
-// do runs one call of op through the rules.
-func do[T any](f *Faulty, ctx context.Context, op contract.Op, id string, call func() (T, error)) (T, error) {
-	var zero T
-	p := f.begin(op)
-	if err := wait(ctx, op, id, p.latency); err != nil {
-		return zero, err
-	}
-	if p.err != nil && !p.after {
-		return zero, p.err
-	}
-	v, err := call()
-	if p.err != nil {
-		if c, ok := any(v).(io.Closer); ok && c != nil && err == nil {
-			c.Close()
-		}
-		return zero, p.err
-	}
-	return v, err
-}
+// noStreams is a driver that does not follow logs, given the
+// StreamContainerLogs that Faulty documents for it, so that such calls are
+// counted and faulted like any other.
+type noStreams struct{ contract.ContainerDriver }
 
-// do0 is do for methods that return only an error.
-func do0(f *Faulty, ctx context.Context, op contract.Op, id string, call func() error) error {
-	_, err := do(f, ctx, op, id, func() (struct{}, error) { return struct{}{}, call() })
-	return err
-}
-
-// Name returns the wrapped driver's name.
-func (f *Faulty) Name() string { return f.d.Name() }
-
-// Version returns the wrapped driver's version.
-func (f *Faulty) Version() string { return f.d.Version() }
-
-// CreateContainer counts the call, applies the rules of OpCreateContainer
-// and calls the wrapped driver.
-func (f *Faulty) CreateContainer(ctx context.Context, cfg contract.ContainerConfig) (contract.ContainerInstance, error) {
-	return do(f, ctx, contract.OpCreateContainer, "", func() (contract.ContainerInstance, error) {
-		return f.d.CreateContainer(ctx, cfg)
-	})
-}
-
-// StartContainer counts the call, applies the rules of OpStartContainer and
-// calls the wrapped driver.
-func (f *Faulty) StartContainer(ctx context.Context, id string) error {
-	return do0(f, ctx, contract.OpStartContainer, id, func() error { return f.d.StartContainer(ctx, id) })
-}
-
-// StopContainer counts the call, applies the rules of OpStopContainer and
-// calls the wrapped driver.
-func (f *Faulty) StopContainer(ctx context.Context, id string, opts contract.StopOptions) error {
-	return do0(f, ctx, contract.OpStopContainer, id, func() error { return f.d.StopContainer(ctx, id, opts) })
-}
-
-// RemoveContainer counts the call, applies the rules of OpRemoveContainer
-// and calls the wrapped driver.
-func (f *Faulty) RemoveContainer(ctx context.Context, id string) error {
-	return do0(f, ctx, contract.OpRemoveContainer, id, func() error { return f.d.RemoveContainer(ctx, id) })
-}
-
-// GetContainer counts the call, applies the rules of OpGetContainer and
-// calls the wrapped driver.
-func (f *Faulty) GetContainer(ctx context.Context, id string) (*contract.ContainerInstance, error) {
-	return do(f, ctx, contract.OpGetContainer, id, func() (*contract.ContainerInstance, error) {
-		return f.d.GetContainer(ctx, id)
-	})
-}
-
-// ListContainers counts the call, applies the rules of OpListContainers and
-// calls the wrapped driver.
-func (f *Faulty) ListContainers(ctx context.Context, filter contract.ContainerFilter) ([]contract.ContainerInstance, error) {
-	return do(f, ctx, contract.OpListContainers, "", func() ([]contract.ContainerInstance, error) {
-		return f.d.ListContainers(ctx, filter)
-	})
-}
-
-// GetContainerLogs counts the call, applies the rules of OpGetContainerLogs
-// and calls the wrapped driver.
-func (f *Faulty) GetContainerLogs(ctx context.Context, id string, opts contract.LogOptions) (string, error) {
-	return do(f, ctx, contract.OpGetContainerLogs, id, func() (string, error) {
-		return f.d.GetContainerLogs(ctx, id, opts)
-	})
-}
-
-// HealthCheck counts the call, applies the rules of OpHealthCheck and calls
-// the wrapped driver.
-func (f *Faulty) HealthCheck(ctx context.Context) (contract.DriverHealth, error) {
-	return do(f, ctx, contract.OpHealthCheck, "", func() (contract.DriverHealth, error) {
-		return f.d.HealthCheck(ctx)
-	})
-}
-
-// IsContainerHealthy counts the call, applies the rules of
-// OpIsContainerHealthy and calls the wrapped driver.
-func (f *Faulty) IsContainerHealthy(ctx context.Context, id string) (bool, error) {
-	return do(f, ctx, contract.OpIsContainerHealthy, id, func() (bool, error) {
-		return f.d.IsContainerHealthy(ctx, id)
-	})
-}
-
-// CreateVolume counts the call, applies the rules of OpCreateVolume and
-// calls the wrapped driver.
-func (f *Faulty) CreateVolume(ctx context.Context, cfg contract.VolumeConfig) (contract.Volume, error) {
-	return do(f, ctx, contract.OpCreateVolume, "", func() (contract.Volume, error) {
-		return f.d.CreateVolume(ctx, cfg)
-	})
-}
-
-// RemoveVolume counts the call, applies the rules of OpRemoveVolume and
-// calls the wrapped driver.
-func (f *Faulty) RemoveVolume(ctx context.Context, id string) error {
-	return do0(f, ctx, contract.OpRemoveVolume, id, func() error { return f.d.RemoveVolume(ctx, id) })
-}
-
-// CreateNetwork counts the call, applies the rules of OpCreateNetwork and
-// calls the wrapped driver.
-func (f *Faulty) CreateNetwork(ctx context.Context, cfg contract.NetworkConfig) (contract.Network, error) {
-	return do(f, ctx, contract.OpCreateNetwork, "", func() (contract.Network, error) {
-		return f.d.CreateNetwork(ctx, cfg)
-	})
-}
-
-// RemoveNetwork counts the call, applies the rules of OpRemoveNetwork and
-// calls the wrapped driver.
-func (f *Faulty) RemoveNetwork(ctx context.Context, id string) error {
-	return do0(f, ctx, contract.OpRemoveNetwork, id, func() error { return f.d.RemoveNetwork(ctx, id) })
-}
-
-// StreamContainerLogs counts the call, applies the rules of
-// contract.OpStreamContainerLogs and calls the wrapped driver's
-// StreamContainerLogs. When the wrapped driver is not a
-// contract.LogStreamer, the call fails with CONFIGURATION.
-func (f *Faulty) StreamContainerLogs(ctx context.Context, id string, opts contract.LogOptions) (io.ReadCloser, error) {
-	const op = contract.OpStreamContainerLogs
-	return do(f, ctx, op, id, func() (io.ReadCloser, error) {
-		s, ok := f.d.(contract.LogStreamer)
-		if !ok {
-			return nil, contract.NewError(contract.CodeConfiguration, op, id,
-				fmt.Sprintf("driver %q (%T) does not implement contract.LogStreamer", f.d.Name(), f.d), nil)
-		}
-		return s.StreamContainerLogs(ctx, id, opts)
-	})
+func (n noStreams) StreamContainerLogs(_ context.Context, id string, _ contract.LogOptions) (io.ReadCloser, error) {
+	return nil, contract.NewError(contract.CodeConfiguration, contract.OpStreamContainerLogs, id,
+		fmt.Sprintf("driver %q (%T) does not implement contract.LogStreamer", n.Name(), n.ContainerDriver), nil)
 }

@@ -155,6 +155,33 @@ func TestFaultyAfter(t *testing.T) {
 	}
 }
 
+// TestFaultyAfterZeroResults checks that a call whose response is lost
+// returns the method's zero results, whatever the wrapped driver answered.
+func TestFaultyAfterZeroResults(t *testing.T) {
+	ctx := t.Context()
+	d := memdriver.New()
+	inst, err := d.CreateContainer(ctx, contract.NewContainerConfig("s", "alpine:3.20"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := drivertest.NewFaulty(d)
+	for _, op := range []contract.Op{contract.OpHealthCheck, contract.OpGetContainer, contract.OpIsContainerHealthy, contract.OpCreateVolume} {
+		f.Inject(op, drivertest.Fault{Err: errA, After: true})
+	}
+	if h, err := f.HealthCheck(ctx); err != errA || h.Status != "" || h.Version != "" {
+		t.Errorf("HealthCheck = %+v, %v, want the zero report and the fault", h, err)
+	}
+	if got, err := f.GetContainer(ctx, inst.ID); err != errA || got != nil {
+		t.Errorf("GetContainer = %+v, %v, want nil and the fault", got, err)
+	}
+	if ok, err := f.IsContainerHealthy(ctx, inst.ID); err != errA || ok {
+		t.Errorf("IsContainerHealthy = %v, %v, want false and the fault", ok, err)
+	}
+	if v, err := f.CreateVolume(ctx, contract.VolumeConfig{Name: "v"}); err != errA || v.ID != "" {
+		t.Errorf("CreateVolume = %+v, %v, want the zero volume and the fault", v, err)
+	}
+}
+
 // closeRecorder records whether the streams it returns are closed.
 type closeRecorder struct {
 	contract.ContainerDriver
@@ -197,6 +224,12 @@ func TestFaultyStream(t *testing.T) {
 		_, err := f.StreamContainerLogs(ctx, "x", contract.LogOptions{})
 		if !errors.Is(err, contract.ErrConfiguration) || contract.IsRetryable(err) {
 			t.Errorf("StreamContainerLogs on a driver without it = %v, want a CONFIGURATION error", err)
+		}
+		if f.Calls(contract.OpStreamContainerLogs) != 1 {
+			t.Errorf("Calls(StreamContainerLogs) = %d, want 1", f.Calls(contract.OpStreamContainerLogs))
+		}
+		if f.Unwrap() != plain {
+			t.Error("Unwrap does not return the wrapped driver")
 		}
 	})
 
@@ -418,8 +451,8 @@ func TestFaultyEveryOp(t *testing.T) {
 			return err
 		},
 	}
-	if len(calls) != len(contract.Ops())+1 {
-		t.Fatalf("test covers %d ops, want %d", len(calls), len(contract.Ops())+1)
+	if len(calls) != contract.NumOps {
+		t.Fatalf("test covers %d ops, want %d", len(calls), contract.NumOps)
 	}
 	for op, call := range calls {
 		f := drivertest.NewFaulty(memdriver.New())
