@@ -5,13 +5,13 @@
 //
 //	d := timeout.New(30*time.Second, timeout.ForOp(contract.OpGetContainer, 5*time.Second))(base)
 //
-// A call is canceled when it runs for the operation's timeout without
-// progress; the caller's deadline still applies. Progress is what a
-// driver reports with contract.Progress during long work, such as the
-// Docker driver for every message of an image pull, and each report
-// starts the timeout again: a pull that makes progress is never cut by a
-// wall clock, one that stalls is. For work that reports nothing, the
-// timeout counts from the call's start. When the call fails after the
+// A call runs under the earlier of the caller's deadline and the
+// operation's timeout from its start, except creates, which may pull an
+// image: a create is canceled when it runs for its timeout without
+// progress. Progress is what a driver reports with contract.Progress, as
+// the Docker driver does for every message of an image pull, and each
+// report starts the timeout again: a pull that makes progress is never
+// cut by a wall clock, one that stalls is. When the call fails after the
 // layer canceled it, while the caller's context is not done, the layer
 // returns a *contract.DriverError with code TIMEOUT, retryable, the call's
 // Op and ID, a message saying the call made no progress for the timeout,

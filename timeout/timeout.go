@@ -54,12 +54,26 @@ func (l *limits) intercept(ctx context.Context, call *middleware.Call, next midd
 	if d <= 0 {
 		return next(ctx)
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	t := time.AfterFunc(d, func() { cancel(errTimedOut) })
-	err := next(contract.WithProgress(cctx, func() { t.Reset(d) }))
-	t.Stop()
+	var cctx context.Context
+	var err error
+	if call.Op.Info().Effect == contract.EffectCreate {
+		// Creates may pull an image: the timeout counts from the last
+		// progress the driver reports.
+		c, cancel := context.WithCancelCause(ctx)
+		t := time.AfterFunc(d, func() { cancel(errTimedOut) })
+		err = next(contract.WithProgress(c, func() { t.Reset(d) }))
+		t.Stop()
+		cancel(nil)
+		cctx = c
+	} else {
+		// A deadline, which drivers read as one (a health check reports
+		// an engine that does not answer in time as unhealthy).
+		c, cancel := context.WithTimeoutCause(ctx, d, errTimedOut)
+		err = next(c)
+		cancel()
+		cctx = c
+	}
 	timedOut := err != nil && context.Cause(cctx) == errTimedOut
-	cancel(nil)
 	if !timedOut || ctx.Err() != nil {
 		return err
 	}
