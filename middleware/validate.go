@@ -217,12 +217,12 @@ func Validate(opts ...ValidateOption) Middleware {
 	p := newPolicy(opts)
 	return Intercept(func(ctx context.Context, call *Call, next Invoker) error {
 		var err error
-		switch call.Op {
-		case contract.OpCreateContainer:
+		switch {
+		case call.Container != nil:
 			err = p.checkContainer(*call.Container)
-		case contract.OpCreateVolume:
+		case call.Volume != nil:
 			err = contract.ValidateVolumeConfig(*call.Volume)
-		case contract.OpCreateNetwork:
+		case call.Network != nil:
 			err = contract.ValidateNetworkConfig(*call.Network)
 		}
 		if err != nil {

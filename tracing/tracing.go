@@ -94,7 +94,7 @@ func (t *tracer) init(tp trace.TracerProvider, name, version string) {
 	}
 	t.driverName = keyDriverName.String(clean(name))
 	t.driverVersion = keyDriverVersion.String(clean(version))
-	ops := append(contract.Ops(), contract.OpStreamContainerLogs)
+	ops := contract.AllOps()
 	t.ops = make(map[contract.Op]*opInfo, len(ops))
 	for _, op := range ops {
 		t.ops[op] = t.newOpInfo(op)
