@@ -74,9 +74,15 @@
 //	             retrying, budget 20% of calls + 10 retries/s
 //	breaker      per operation; opens after 5 failures in a row or half
 //	             of >= 20 calls within 60s; open for 30s
-//	ratelimit    50 calls/s, bursts of 25, 16 calls in flight, waits of
-//	             at most 5s
-//	timeout      none (WithTimeout adds the layer)
+//	ratelimit    reads and engine work in pools of their own, each with
+//	             50 calls/s, bursts of 25; engine work in flight limited
+//	             adaptively from 8, work that continues a session before
+//	             new creates; 32 reads in flight; refused at once when a
+//	             call cannot be admitted within its deadline, else waits
+//	             of at most 2 minutes
+//	timeout      15s per attempt of engine work (creates: without
+//	             progress; stops: plus their grace period), 10s for
+//	             reads, 5s for HealthCheck
 //
 // Each With option (WithTracing, WithValidation, WithRetry, WithBreaker,
 // WithRateLimit, WithTimeout) adds options to its layer, and each Without
