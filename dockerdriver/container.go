@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -63,9 +63,18 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
 		}
 	}
-	s, err := d.buildSpec(cfg, key, mode)
+	eng, err := d.engine(ctx)
+	if err != nil {
+		return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
+	}
+	s, err := d.buildSpec(cfg, key, mode, eng)
 	if err != nil {
 		return contract.ContainerInstance{}, err
+	}
+	if eng.podman {
+		if err := d.makeVolumes(ctx, s); err != nil {
+			return contract.ContainerInstance{}, err
+		}
 	}
 	pulled := false
 	for attempt := 1; ; attempt++ {
@@ -98,7 +107,7 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			d.noQuota()
 			return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, "",
 				"the engine cannot enforce the disk limit on a writable root filesystem", err)
-		case again && cerrdefs.IsConflict(err) && mentions(err, "already in use"):
+		case again && nameTaken(err):
 			if key == "" {
 				s.name = d.containerName(cfg.SessionID, "") // a random name was taken
 				continue
@@ -128,7 +137,16 @@ func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.Create
 		d.discard(ctx, resp.ID)
 		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
 	}
-	if diff := appliedDiff(s, c); diff != "" {
+	var caps *libpodInspect
+	if s.engine.podman {
+		p, err := d.podmanCaps(ctx, c.ID)
+		if err != nil {
+			d.discard(ctx, resp.ID)
+			return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
+		}
+		caps = &p
+	}
+	if diff := appliedDiff(s, c, caps); diff != "" {
 		d.discard(ctx, resp.ID)
 		return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, resp.ID,
 			"the engine did not apply "+diff+", so the container was removed", nil)
@@ -138,8 +156,14 @@ func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.Create
 }
 
 // appliedDiff compares the settings that bound and confine the container
-// with what the engine reports; it returns "" when all were applied.
-func appliedDiff(s spec, c container.InspectResponse) string {
+// with what the engine reports; it returns "" when all were applied. caps
+// is Podman's report of the capability sets, nil on Docker.
+//
+// The engines spell some settings differently, and the comparison reads
+// each spelling for what it means (see "Engines" in the package doc):
+// security options and tmpfs options are parsed, and on Podman the
+// capabilities are those of the process's bounding set.
+func appliedDiff(s spec, c container.InspectResponse, caps *libpodInspect) string {
 	if c.HostConfig == nil || c.Config == nil {
 		return "its settings (the engine reported none)"
 	}
@@ -155,16 +179,43 @@ func appliedDiff(s spec, c container.InspectResponse) string {
 	}
 	check(got.MemorySwap == s.limits.MemoryBytes, "the swap limit")
 	check(got.ReadonlyRootfs == want.ReadonlyRootfs, "the read-only root filesystem")
-	check(slices.Equal(got.SecurityOpt, want.SecurityOpt), "the security options")
-	check(sameSet(got.CapDrop, want.CapDrop), "the dropped capabilities")
-	check(sameSet(got.CapAdd, want.CapAdd), "the added capabilities")
-	check(got.Tmpfs[tmpTarget] == want.Tmpfs[tmpTarget], "the size-limited /tmp")
+	check(!got.Privileged, "the unprivileged mode")
+	check(slices.Equal(securityOptions(got.SecurityOpt), securityOptions(want.SecurityOpt)), "the security options")
+	if s.engine.podman {
+		if caps == nil {
+			diffs = append(diffs, "the dropped capabilities (not inspected)")
+		} else if d := podmanCapsDiff(s, *caps); d != "" {
+			diffs = append(diffs, d)
+		}
+	} else {
+		check(sameSet(got.CapDrop, want.CapDrop), "the dropped capabilities")
+		check(sameSet(got.CapAdd, want.CapAdd), "the added capabilities")
+	}
+	for _, target := range slices.Sorted(maps.Keys(want.Tmpfs)) {
+		g, ok := got.Tmpfs[target]
+		what := "the tmpfs at " + target
+		if target == tmpTarget {
+			what = "the size-limited /tmp"
+		}
+		if !ok {
+			diffs = append(diffs, what+" (missing)")
+		} else if d := tmpfsDiff(want.Tmpfs[target], g); d != "" {
+			diffs = append(diffs, what+" ("+d+")")
+		}
+	}
+	// A writable tmpfs the driver did not ask for is storage that no
+	// limit bounds.
+	for _, target := range slices.Sorted(maps.Keys(got.Tmpfs)) {
+		if _, asked := want.Tmpfs[target]; !asked && parseTmpfs(got.Tmpfs[target]).flags["rw"] != "ro" {
+			diffs = append(diffs, "the read-only root filesystem (the engine added a writable tmpfs at "+target+")")
+		}
+	}
 	check(c.Config.User == s.config.User, "the user")
-	check(len(got.Mounts) == len(want.Mounts) && !slices.ContainsFunc(want.Mounts, func(m mount.Mount) bool {
-		return !slices.ContainsFunc(got.Mounts, func(g mount.Mount) bool {
-			return g.Target == m.Target && g.ReadOnly == m.ReadOnly && g.Type == m.Type
-		})
-	}), "the mounts and their read-only flags")
+	var mounts []containerMount
+	for _, m := range want.Mounts {
+		mounts = append(mounts, containerMount{target: m.Target, readOnly: m.ReadOnly, typ: string(m.Type)})
+	}
+	check(mountsApplied(s.engine, mounts, c), "the mounts and their read-only flags")
 	return strings.Join(diffs, ", ")
 }
 
@@ -408,7 +459,7 @@ func graceWithin(ctx context.Context, timeout time.Duration) (grace time.Duratio
 // kill sends SIGKILL and waits until the container no longer runs.
 func (d *Driver) kill(ctx context.Context, o opInfo, id, full string) error {
 	if err := d.cli.ContainerKill(ctx, full, "KILL"); err != nil {
-		if cerrdefs.IsConflict(err) && mentions(err, "not running") {
+		if stoppedOnKill(err) {
 			return nil
 		}
 		return mapErr(ctx, o, id, err)
@@ -500,8 +551,16 @@ func (d *Driver) ListContainers(ctx context.Context, filter contract.ContainerFi
 		args.Add("label", k+"="+v)
 	}
 	if filter.Status != "" {
+		e, err := d.engine(ctx)
+		if err != nil {
+			return nil, mapErr(ctx, o, "", err)
+		}
+		// Podman's filter knows neither Docker's "restarting" nor its own
+		// "stopping": there, the status is filtered after mapping only.
 		for _, s := range dockerStatuses[filter.Status] {
-			args.Add("status", string(s))
+			if !e.podman {
+				args.Add("status", string(s))
+			}
 		}
 	}
 	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})

@@ -37,6 +37,7 @@ type Driver struct {
 	known map[string]struct{}  // full IDs of containers known to be managed
 	stops map[string]time.Time // container ID -> when this driver asked it to stop
 	quota *quotaInfo           // whether the engine supports a storage quota; nil until known
+	eng   *engine              // the engine behind the API; nil until known
 	pulls pullGroup            // image pulls in progress
 
 	closeOnce sync.Once
@@ -110,7 +111,8 @@ func (d *Driver) Version() string { return version }
 // containers. An unreachable or failing daemon gives Status "unhealthy"
 // with Error set and a nil error; only the caller's own cancellation is
 // returned as an error. Version is the daemon's version (empty when it
-// cannot be read); Uptime is the time since [New].
+// cannot be read): Docker's as it reports it ("20.10.24+dfsg1"), Podman's
+// as "Podman 4.3.1"; Uptime is the time since [New].
 func (d *Driver) HealthCheck(ctx context.Context) (contract.DriverHealth, error) {
 	h := contract.DriverHealth{Status: contract.Unhealthy, Uptime: d.cfg.now().Sub(d.started)}
 	fail := func(what string, err error) (contract.DriverHealth, error) {
@@ -127,7 +129,9 @@ func (d *Driver) HealthCheck(ctx context.Context) (contract.DriverHealth, error)
 	if err != nil {
 		return fail("version", err)
 	}
-	h.Version = v.Version
+	e := engineOf(v)
+	d.learnt(e)
+	h.Version = e.String()
 	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: d.labels.managedFilter()})
 	if err != nil {
 		return fail("list containers", err)

@@ -36,7 +36,11 @@ func newFakeDaemon(t testing.TB) *fakeDaemon {
 	f := &fakeDaemon{t: t, auth: map[string]string{}, handlers: map[string]http.HandlerFunc{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
-	// Defaults: a managed container that exists.
+	// Defaults: a Docker engine, and a managed container that exists.
+	f.handle("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, map[string]any{"Version": "20.10.24+dfsg1", "ApiVersion": "1.41",
+			"Components": []map[string]any{{"Name": "Engine", "Version": "20.10.24+dfsg1"}}})
+	})
 	f.handle("GET /containers/"+fakeID+"/json", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, 200, map[string]any{
 			"Id": fakeID, "Name": "/resilient-fake", "Created": "2024-01-02T03:04:05Z",

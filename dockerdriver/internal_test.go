@@ -105,6 +105,10 @@ func TestStatusOf(t *testing.T) {
 		{"out of memory", container.State{Status: "exited", ExitCode: 137, OOMKilled: true, StartedAt: started}, time.Time{}, contract.StatusExited},
 		{"stop requested", container.State{Status: "exited", StartedAt: started}, after, contract.StatusStopped},
 		{"restarted since the stop", container.State{Status: "exited", StartedAt: started}, before, contract.StatusExited},
+		// Podman's states beside Docker's.
+		{"podman stopping", container.State{Status: "stopping", Running: true, StartedAt: started}, after, contract.StatusRunning},
+		{"podman stopped, stop requested", container.State{Status: "stopped", StartedAt: started}, after, contract.StatusStopped},
+		{"podman stopped by itself", container.State{Status: "stopped", StartedAt: started}, time.Time{}, contract.StatusExited},
 	}
 	for _, tt := range tests {
 		if got := statusOf(&tt.give, tt.stop); got != tt.want {
@@ -207,7 +211,7 @@ func TestBuildSpec(t *testing.T) {
 
 func mustSpec(t *testing.T, d *Driver, cfg contract.ContainerConfig, key string, mode diskMode) spec {
 	t.Helper()
-	s, err := d.buildSpec(cfg, key, mode)
+	s, err := d.buildSpec(cfg, key, mode, engine{version: "20.10.24"})
 	if err != nil {
 		t.Fatalf("buildSpec: %v", err)
 	}

@@ -16,6 +16,7 @@ type labels struct {
 	session  string // the container's session ID
 	key      string // the idempotency key of the create that made it
 	disk     string // the disk limit applied, in MB
+	image    string // the image reference the caller gave
 	userKeys string // JSON list of the label keys the caller gave
 }
 
@@ -26,6 +27,7 @@ func newLabels(prefix string) labels {
 		session:  prefix + ".session",
 		key:      prefix + ".idempotency-key",
 		disk:     prefix + ".disk-mb",
+		image:    prefix + ".image",
 		userKeys: prefix + ".label-keys",
 	}
 }

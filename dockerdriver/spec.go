@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ type spec struct {
 	network *network.NetworkingConfig
 	disk    int64 // the disk limit applied, in MB; 0 when none
 	mode    diskMode
+	engine  engine // the engine the spec is for
 	// limits are the limits asked, in engine units, DiskBytes only when
 	// the disk limit is applied: what the engine must report back.
 	limits contract.EngineLimits
@@ -50,20 +52,20 @@ const (
 	diskUnbounded                 // writable root without a limit (DiskAllowUnboundedRoot)
 )
 
-// buildSpec maps a validated config to the Docker API. key is the
-// idempotency key, "" when there is none. Limits are sent exactly as
+// buildSpec maps a validated config to the Docker API of engine e. key is
+// the idempotency key, "" when there is none. Limits are sent exactly as
 // [contract.EngineLimitsOf] converts them, or the config is refused.
-func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMode) (spec, error) {
+func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMode, e engine) (spec, error) {
 	lim, err := contract.EngineLimitsOf(cfg.Resources)
 	if err != nil {
 		return spec{}, withOp(err, opCreate)
 	}
 	l := d.labels
-	extra := map[string]string{l.session: cfg.SessionID}
+	extra := map[string]string{l.session: cfg.SessionID, l.image: cfg.Image}
 	if key != "" {
 		extra[l.key] = key
 	}
-	s := spec{name: d.containerName(cfg.SessionID, key), mode: mode, limits: lim}
+	s := spec{name: d.containerName(cfg.SessionID, key), mode: mode, limits: lim, engine: e}
 	s.limits.DiskBytes = 0
 	switch mode {
 	case diskTmpfs, diskQuota:
@@ -102,7 +104,7 @@ func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMo
 	if cfg.Security.NoNewPrivileges {
 		h.SecurityOpt = []string{"no-new-privileges=true"}
 	}
-	tmpTaken := false
+	taken := map[string]bool{}
 	for _, m := range cfg.Volumes {
 		mt := mount.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
 		if m.EffectiveType() == contract.MountBind {
@@ -114,14 +116,23 @@ func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMo
 			mt.VolumeOptions = &mount.VolumeOptions{Labels: l.withUser(nil, map[string]string{l.session: cfg.SessionID})}
 		}
 		h.Mounts = append(h.Mounts, mt)
-		if m.Target == tmpTarget {
-			tmpTaken = true
-		}
+		taken[path.Clean(m.Target)] = true
 	}
 	switch mode {
 	case diskTmpfs:
-		if !tmpTaken {
-			h.Tmpfs = map[string]string{tmpTarget: tmpfsOptions(cfg.Resources.Disk)}
+		h.Tmpfs = map[string]string{}
+		if !taken[tmpTarget] {
+			h.Tmpfs[tmpTarget] = tmpfsOptions(cfg.Resources.Disk)
+		}
+		if e.podman {
+			for _, t := range podmanTmpfsTargets {
+				if !taken[t] {
+					h.Tmpfs[t] = readOnlyTmpfsOptions
+				}
+			}
+		}
+		if len(h.Tmpfs) == 0 {
+			h.Tmpfs = nil
 		}
 	case diskQuota:
 		h.StorageOpt = map[string]string{"size": strconv.FormatInt(cfg.Resources.Disk, 10) + "M"}

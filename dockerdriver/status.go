@@ -28,13 +28,13 @@ func statusOf(st *container.State, stopRequested time.Time) contract.ContainerSt
 	switch st.Status {
 	case container.StateCreated:
 		return contract.StatusCreated
-	case container.StateRunning, container.StateRestarting:
+	case container.StateRunning, container.StateRestarting, "stopping":
 		return contract.StatusRunning
 	case container.StatePaused:
 		return contract.StatusPaused
 	case container.StateRemoving:
 		return contract.StatusRemoving
-	case container.StateExited:
+	case container.StateExited, "stopped":
 		if stoppedByRequest(st, stopRequested) {
 			return contract.StatusStopped
 		}
@@ -60,7 +60,7 @@ func stoppedByRequest(st *container.State, stopRequested time.Time) bool {
 // as running in DriverHealth.
 func countsAsRunning(state container.ContainerState) bool {
 	switch state {
-	case container.StateRunning, container.StatePaused, container.StateRestarting:
+	case container.StateRunning, container.StatePaused, container.StateRestarting, "stopping":
 		return true
 	}
 	return false
@@ -84,6 +84,11 @@ func (d *Driver) instanceOf(c container.InspectResponse) contract.ContainerInsta
 	inst.State = contract.StateOf(inst.Status)
 	if c.Config != nil {
 		inst.Image = c.Config.Image
+	}
+	if ref := all[l.image]; ref != "" {
+		// The reference as the caller gave it: Podman reports the name it
+		// resolved ("localhost/name:tag").
+		inst.Image = ref
 	}
 	if c.State != nil {
 		inst.StartedAt = parseTime(c.State.StartedAt)

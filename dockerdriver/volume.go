@@ -127,7 +127,8 @@ func (d *Driver) CreateNetwork(ctx context.Context, cfg contract.NetworkConfig) 
 		Options: cfg.Options,
 	})
 	if err != nil {
-		if ctx.Err() == nil && (cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err)) && mentions(err, "already exists") {
+		// Docker answers 409 or 403, Podman 500 "network already exists".
+		if ctx.Err() == nil && mentions(err, "already exists") {
 			return d.existingNetwork(ctx, o, cfg.Name, key, err)
 		}
 		return contract.Network{}, mapErr(ctx, o, cfg.Name, err)
@@ -178,8 +179,16 @@ func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
 	if !d.labels.isManaged(n.Labels) {
 		return notManaged(o, id)
 	}
-	if err := d.cli.NetworkRemove(ctx, n.ID); err != nil {
-		if ctx.Err() == nil && (cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err)) {
+	// Podman checks that no container uses a network only when it is
+	// named by its name: removed by id, it goes from under its containers.
+	ref := n.ID
+	if e, err := d.engine(ctx); err != nil {
+		return mapErr(ctx, o, id, err)
+	} else if e.podman {
+		ref = n.Name
+	}
+	if err := d.cli.NetworkRemove(ctx, ref); err != nil {
+		if ctx.Err() == nil && networkInUse(err) {
 			return newErr(o, contract.CodeNetworkRemove, id, "network is in use: containers are attached to it", err)
 		}
 		return mapErr(ctx, o, id, err)
