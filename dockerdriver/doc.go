@@ -35,6 +35,7 @@
 //	P.session          the container's session ID
 //	P.idempotency-key  the idempotency key of the create, when there was one
 //	P.disk-mb          the disk limit applied, in MB (0 when none)
+//	P.image            the image reference as the create gave it
 //	P.label-keys       the keys of the caller's labels, as a JSON list
 //
 // Callers may not set labels under P (CONFIGURATION error). ListContainers,
@@ -236,6 +237,61 @@
 // that are older than a given age, then the managed volumes and networks no
 // container uses that belong to a gone session or are that old. It never
 // touches a resource without the managed label.
+//
+// # Engines
+//
+// The driver serves Docker (20.10 and up) and Podman (4.3 and up, through
+// its Docker-compatible service, e.g. `podman system service`). It learns
+// which engine it talks to from the engine's /version (Podman lists a
+// component "Podman Engine"), once per driver, at the first create,
+// filtered list, network remove or health check; there is no option for
+// it. What differs on Podman:
+//
+//   - Podman reports what it applied in its own spelling. The driver reads
+//     each for what it means and still fails closed. CapDrop lists the
+//     capabilities of a default set one by one instead of "ALL", relative
+//     to a set of Podman's choice (not the one it grants), so it proves
+//     nothing by itself: the driver reads the bounding and effective sets
+//     of the container's process from Podman's own inspect
+//     (/libpod/containers/{id}/json). No dropped capability may be in the
+//     bounding set (with ALL dropped: exactly the added ones are), every
+//     added one must be, and the effective set must lie within it.
+//     SecurityOpt "no-new-privileges" means "no-new-privileges=true".
+//     tmpfs options are parsed: the last of each pair (nosuid/suid,
+//     nodev/dev, noexec/exec, ro/rw) counts and must be as asked, size=
+//     and mode= must be as asked and given once, and only propagation and
+//     tmpcopyup may be added. Volumes are read from the container's Mounts
+//     (Podman leaves HostConfig.Mounts empty).
+//   - On a read-only root, Podman mounts writable tmpfs of no size at /tmp,
+//     /var/tmp and /run. The driver mounts read-only tmpfs at /var/tmp and
+//     /run (the image's content copied up), so /tmp stays the only
+//     writable place, bounded by the disk limit, as on Docker. On both
+//     engines a writable tmpfs the driver did not ask for fails the create.
+//   - Podman makes the volume a mount names without the labels asked, so
+//     the driver creates missing volumes of a create itself, managed and
+//     with the session, as Docker would.
+//   - Podman removes a network named by its id even while containers use
+//     it; the driver names it by its name there, so that a network in use
+//     is refused (NETWORK_REMOVE).
+//   - Its error texts differ ("that name is already in use" with status
+//     500, "can only kill running containers", "network is being used");
+//     they map to the same codes. Its states "stopping" (running) and
+//     "stopped" (exited, before Podman cleaned up) map as noted; Podman's
+//     status filter knows neither Docker's "restarting" nor "stopping", so
+//     there a status filter is applied after mapping only.
+//   - Config.Image is the name Podman resolved ("localhost/name:tag"); an
+//     instance's Image is the reference given at create (P.image).
+//   - HealthCheck reports Version "Podman 4.3.1" (Docker's stays as it
+//     reports it, "20.10.24+dfsg1").
+//
+// Differences the driver does not hide: Podman runs an image's
+// HEALTHCHECK with systemd timers, so on a host without systemd a
+// container with one never becomes healthy; an added capability is
+// effective for a non-root user on Podman, only bounding on Docker;
+// Podman accepts at create a bind source that does not exist (the start
+// fails), memory below Docker's 6 MB minimum and more CPUs than the host
+// has; it pulls from a plain-HTTP registry only when registries.conf
+// marks it insecure.
 //
 // # Credentials
 //

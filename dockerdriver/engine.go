@@ -338,10 +338,10 @@ type containerMount struct {
 
 // stoppedOnKill reports whether a kill the engine refused with a conflict
 // was refused because the container does not run: Docker says "is not
-// running", Podman "can only kill running containers ... container state
-// improper".
+// running" (409), Podman "can only kill running containers ... container
+// state improper" (409 or 500).
 func stoppedOnKill(err error) bool {
-	return cerrdefs.IsConflict(err) && mentions(err, "not running", "can only kill running", "container state improper")
+	return cerrdefs.IsConflict(err) && mentions(err, "not running") || mentions(err, "can only kill running containers")
 }
 
 // makeVolumes creates the named volumes of s's mounts that do not exist,
