@@ -288,9 +288,9 @@
 // HEALTHCHECK with systemd timers, so on a host without systemd a
 // container with one never becomes healthy; an added capability is
 // effective for a non-root user on Podman, only bounding on Docker;
-// Podman accepts at create a bind source that does not exist (the start
-// fails), memory below Docker's 6 MB minimum and more CPUs than the host
-// has; it pulls from a plain-HTTP registry only when registries.conf
+// Podman accepts a bind source that does not exist and creates it on the
+// host (rootful: as root), accepts memory below Docker's 6 MB minimum and
+// more CPUs than the host has; it pulls from a plain-HTTP registry only when registries.conf
 // marks it insecure.
 //
 // # Credentials
