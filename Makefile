@@ -1,5 +1,5 @@
 # The two commands that matter: `make demo` and `make test`.
-.PHONY: demo demo-traces test chaos fuzz bench provision jaeger
+.PHONY: demo demo-traces test chaos load fuzz bench provision jaeger
 
 # Runs one session on the local Docker daemon through resilient.Wrap.
 demo: provision
@@ -18,6 +18,12 @@ test:
 # which keeps Toxiproxy out of the library's go.mod).
 chaos: provision
 	cd chaos && go test -race -count=1 -v -run 'Chaos|Load' -timeout 30m ./...
+
+# The overload table of issue 11 on the real daemon: bursts of 50 and 150
+# sessions (and 150 with a 12s deadline each), bare and through
+# resilient.Wrap's defaults, in one run (module load/).
+load: provision
+	cd load && go run . -bursts 50,150
 
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeAndValidate$$' -fuzztime 60s ./contract

@@ -34,6 +34,7 @@ fi
 go vet ./...
 (cd bench && go vet ./...)
 (cd chaos && go vet ./...)
+(cd load && go vet ./...)
 
 step "unit and integration tests (race detector)"
 go test -race -count=1 -timeout 45m ./...
@@ -53,6 +54,9 @@ go test -count=1 -run 'Alloc' ./...
 
 step "fault-injection, load and security suites (chaos module; after the rest, as it restarts dockerd)"
 (cd chaos && go test -race -count=1 -v -timeout 20m ./...)
+
+step "load: a small burst, bare and through Wrap; figures in the output, correctness asserted (load module)"
+(cd load && go test -race -count=1 -v -timeout 15m ./...)
 
 step "benchmarks compile and run once"
 (cd bench && go test -run '^$' -bench . -benchtime 1x ./... >/dev/null)
