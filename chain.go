@@ -51,7 +51,7 @@ func (c *config) layers() []middleware.Middleware {
 		mws = append(mws, breaker.New(c.breaker...))
 	}
 	if !c.noRateLimit {
-		mws = append(mws, ratelimit.New(c.limit, c.burst, c.rateLimit...))
+		mws = append(mws, ratelimit.New(DefaultRateLimit, DefaultBurst, c.rateLimit...))
 	}
 	if c.timeout > 0 || len(c.timeoutOps) > 0 {
 		mws = append(mws, timeout.New(c.timeout, c.timeoutOps...))

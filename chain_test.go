@@ -177,7 +177,7 @@ func TestOpenCircuitSpendsNoToken(t *testing.T) {
 		f := newFixture(
 			resilient.WithoutRetry(),
 			resilient.WithBreaker(breaker.WithConsecutiveFailures(1), breaker.WithOpenTimeout(time.Second)),
-			resilient.WithRateLimit(rate.Every(time.Hour), 3, ratelimit.WithMaxWait(0)),
+			resilient.WithRateLimit(ratelimit.WithRate(rate.Every(time.Hour), 3), ratelimit.WithoutWaiting()),
 		)
 		id := f.container(t)
 		ctx := t.Context()
@@ -211,7 +211,7 @@ func TestRetriesTakeTokens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(
 			resilient.WithRetry(retry.WithMaxAttempts(5), retry.WithMaxElapsedTime(time.Minute)),
-			resilient.WithRateLimit(1, 1, ratelimit.WithMaxWait(0)),
+			resilient.WithRateLimit(ratelimit.WithRate(1, 1), ratelimit.WithoutWaiting()),
 		)
 		id := f.container(t)
 		f.faulty.Inject(contract.OpGetContainerLogs, drivertest.Fault{Nth: 1, Count: 2, Err: timeout})
@@ -234,7 +234,7 @@ func TestHealthCheckThroughWrap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(
 			resilient.WithBreaker(breaker.WithConsecutiveFailures(1)),
-			resilient.WithRateLimit(rate.Every(time.Hour), 1, ratelimit.WithMaxWait(0)),
+			resilient.WithRateLimit(ratelimit.WithRate(rate.Every(time.Hour), 1), ratelimit.WithoutWaiting()),
 		)
 		id := f.container(t)
 		ctx := t.Context()
@@ -299,8 +299,8 @@ func TestWithout(t *testing.T) {
 		{"retry back on", []resilient.Option{resilient.WithoutRetry(), quickRetry}, checkRetry, true},
 		{"breaker", []resilient.Option{resilient.WithoutRetry()}, checkBreaker, true},
 		{"without breaker", []resilient.Option{resilient.WithoutRetry(), resilient.WithoutBreaker()}, checkBreaker, false},
-		{"rate limit", []resilient.Option{resilient.WithoutRetry(), resilient.WithRateLimit(rate.Every(time.Hour), 1, ratelimit.WithMaxWait(0))}, checkRateLimit, true},
-		{"without rate limit", []resilient.Option{resilient.WithoutRetry(), resilient.WithRateLimit(rate.Every(time.Hour), 1), resilient.WithoutRateLimit()}, checkRateLimit, false},
+		{"rate limit", []resilient.Option{resilient.WithoutRetry(), resilient.WithRateLimit(ratelimit.WithRate(rate.Every(time.Hour), 1), ratelimit.WithoutWaiting())}, checkRateLimit, true},
+		{"without rate limit", []resilient.Option{resilient.WithoutRetry(), resilient.WithRateLimit(ratelimit.WithRate(rate.Every(time.Hour), 1)), resilient.WithoutRateLimit()}, checkRateLimit, false},
 		{"tracing", nil, checkTracing, true},
 		{"without tracing", []resilient.Option{resilient.WithoutTracing()}, checkTracing, false},
 	}
@@ -409,5 +409,18 @@ func TestNewGivesEachDriverItsOwnLayers(t *testing.T) {
 	}
 	if _, err := d2.ListContainers(t.Context(), contract.ContainerFilter{}); err != nil {
 		t.Errorf("d2 = %v: it shares d1's circuit", err)
+	}
+}
+
+// TestWithRateLimitChangesOneSetting: WithRateLimit adds to the defaults;
+// what it does not name stays as it was.
+func TestWithRateLimitChangesOneSetting(t *testing.T) {
+	d := resilient.Wrap(memdriver.New(), resilient.WithRateLimit(ratelimit.WithMaxConcurrent(3)))
+	h, err := d.HealthCheck(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Limits.Work != 3 || h.Limits.Read != resilient.DefaultReadConcurrency {
+		t.Errorf("limits = %+v, want work 3 and the default %d reads", h.Limits, resilient.DefaultReadConcurrency)
 	}
 }

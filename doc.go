@@ -88,6 +88,29 @@
 // WithRateLimit, WithTimeout) adds options to its layer, and each Without
 // option (WithoutTracing, ...) removes it.
 //
+// # Options
+//
+// The options of every package of the module follow the same rules:
+//
+//   - Zero turns a limit off. A cap, bound, timeout, window, rate or
+//     number of attempts or calls in flight that is zero (or negative)
+//     means no such limit: retry.WithMaxAttempts(0) retries until another
+//     bound ends the call, ratelimit.WithMaxWait(0) waits as long as the
+//     caller's deadline allows, timeout.New(0) cuts nothing,
+//     ratelimit.New(0, 0) has no bucket. Where "none at all" is also
+//     useful it has an option of its own (ratelimit.WithoutWaiting,
+//     retry.WithoutBudget).
+//   - Other durations are taken as they are, negative counting as zero
+//     (retry.WithInitialInterval(0) retries at once,
+//     breaker.WithOpenTimeout(0) probes at the next call), and other
+//     numbers are clamped into the range each option documents, NaN
+//     counting as its lower end (retry.WithJitter to [0, 1]).
+//   - nil means the default: a nil function, hook, provider or budget
+//     restores what the option's documentation names as its default, and
+//     a nil Option is ignored.
+//   - Options apply in order and the last of a kind wins. No option and no
+//     constructor panics, whatever its arguments.
+//
 // # Errors
 //
 // Every error the wrapped driver returns is, or wraps, a

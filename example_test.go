@@ -52,7 +52,7 @@ func ExampleWrap_options() {
 	d := resilient.Wrap(memdriver.New(),
 		resilient.WithRetry(retry.WithMaxAttempts(5), retry.WithMaxElapsedTime(30*time.Second)),
 		resilient.WithBreaker(breaker.WithConsecutiveFailures(3), breaker.WithOpenTimeout(10*time.Second)),
-		resilient.WithRateLimit(rate.Limit(20), 5, ratelimit.WithMaxConcurrent(4)),
+		resilient.WithRateLimit(ratelimit.WithRate(rate.Limit(20), 5), ratelimit.WithMaxConcurrent(4)),
 		resilient.WithValidation(middleware.AllowBindMounts("/srv/data")),
 		resilient.WithoutTracing(),
 	)

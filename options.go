@@ -69,8 +69,6 @@ type config struct {
 	validation []middleware.ValidateOption
 	retry      []retry.Option
 	breaker    []breaker.Option
-	limit      rate.Limit
-	burst      int
 	rateLimit  []ratelimit.Option
 	timeout    time.Duration
 	timeoutOps []timeout.Option
@@ -80,8 +78,6 @@ type config struct {
 
 func newConfig(opts []Option) config {
 	c := config{
-		limit: DefaultRateLimit,
-		burst: DefaultBurst,
 		rateLimit: []ratelimit.Option{
 			ratelimit.WithAdaptiveConcurrency(),
 			ratelimit.WithReadConcurrency(DefaultReadConcurrency),
@@ -171,12 +167,11 @@ func WithoutBreaker() Option {
 	return optionFunc(func(c *config) { c.noBreaker = true })
 }
 
-// WithRateLimit sets the rate limit to limit calls per second with bursts
-// of burst, and adds opts to the rate limit layer, after the defaults:
-// ratelimit.WithMaxConcurrent(n) replaces the adaptive limit with a fixed
-// one, and rate.Inf removes the buckets. The arguments follow
-// ratelimit.New, which panics on a limit that is neither positive nor
-// rate.Inf.
+// WithRateLimit adds opts to the rate limit layer, after the defaults,
+// so that one setting changes and the others stay:
+// ratelimit.WithMaxConcurrent(16) replaces the adaptive limit with a fixed
+// one, ratelimit.WithRate(100, 50) the buckets' rate, and
+// ratelimit.WithRate(rate.Inf, 0) removes the buckets.
 //
 // Default: ratelimit.New(DefaultRateLimit, DefaultBurst,
 // ratelimit.WithAdaptiveConcurrency(),
@@ -185,9 +180,8 @@ func WithoutBreaker() Option {
 // of 25 for reads and for engine work each, engine work in flight limited
 // adaptively (from 8), 32 reads in flight, waits bounded by the caller's
 // deadline or else 2 minutes.
-func WithRateLimit(limit rate.Limit, burst int, opts ...ratelimit.Option) Option {
+func WithRateLimit(opts ...ratelimit.Option) Option {
 	return optionFunc(func(c *config) {
-		c.limit, c.burst = limit, burst
 		c.rateLimit = append(c.rateLimit, opts...)
 		c.noRateLimit = false
 	})

@@ -180,7 +180,7 @@ func (s *Set) newCircuit(op contract.Op, key string) *circuit {
 		Name:         Circuit{Op: op, Key: key}.String(),
 		MaxRequests:  s.cfg.halfOpen,
 		Interval:     s.cfg.interval,
-		Timeout:      s.cfg.openTimeout,
+		Timeout:      max(s.cfg.openTimeout, time.Nanosecond), // gobreaker reads 0 as its default
 		ReadyToTrip:  s.readyToTrip,
 		IsSuccessful: isSuccessful,
 		IsExcluded:   isExcluded,

@@ -389,7 +389,7 @@ func TestFailureIf(t *testing.T) {
 	// Count only TIMEOUT: a retryable start failure is then a success.
 	onlyTimeouts := breaker.WithFailureIf(func(err error) bool { return errors.Is(err, contract.ErrTimeout) })
 	base := failing(contract.OpStartContainer, errStart)
-	set := breaker.NewSet(breaker.WithConsecutiveFailures(1), onlyTimeouts, breaker.WithFailureIf(nil))
+	set := breaker.NewSet(breaker.WithConsecutiveFailures(1), onlyTimeouts)
 	d := set.Middleware()(base)
 	start(t, d, 5)
 	if got := set.State(contract.OpStartContainer, ""); got != breaker.Closed {
@@ -425,7 +425,7 @@ func TestPerKey(t *testing.T) {
 	errCreate := contract.NewError(contract.CodeContainerCreation, contract.OpCreateContainer, "", "", nil)
 	base := newStub(nil)
 	base.SetFunc(func(context.Context, contract.Op) error { return nil })
-	set := breaker.NewSet(breaker.WithKey(breaker.KeyImage), breaker.WithKey(nil), breaker.WithConsecutiveFailures(2))
+	set := breaker.NewSet(breaker.WithKey(breaker.KeyImage), breaker.WithConsecutiveFailures(2))
 	d := set.Middleware()(base)
 	create := func(image string) error {
 		_, err := d.CreateContainer(t.Context(), contract.ContainerConfig{Image: image})
@@ -598,7 +598,7 @@ func TestHookCannotDeadlock(t *testing.T) {
 			changes = append(changes, change{op, from, to, seen})
 		}
 		base := failing(contract.OpStartContainer, errStart)
-		set = breaker.NewSet(breaker.WithConsecutiveFailures(1), breaker.WithOnStateChange(hook), breaker.WithOnStateChange(nil))
+		set = breaker.NewSet(breaker.WithConsecutiveFailures(1), breaker.WithOnStateChange(hook))
 		d = set.Middleware()(base)
 
 		start(t, d, 1) // closed -> open

@@ -123,11 +123,9 @@
 //
 // # Order
 //
-// Inside a retry middleware, as resilient.Wrap places it, every attempt
-// passes the breaker, so a circuit opens promptly during an outage and an
-// open circuit turns further attempts into CIRCUIT_OPEN errors whose
-// RetryAfter the retry layer honours. Outside a rate limiter, an open
-// circuit rejects without spending a token.
+// The package resilient says where Wrap puts each layer and why (the
+// breaker inside retry, outside the rate limiter and the timeout), and the
+// rules that options of every layer follow.
 //
 // The success path allocates nothing.
 package breaker

@@ -70,8 +70,8 @@ func WithConsecutiveFailures(n uint32) Option {
 // WithFailureRatio opens a circuit when at least minRequests calls counted
 // in the window (successes and failures; excluded calls do not count) have
 // failed in a proportion of ratio or more. A ratio outside (0, 1] disables
-// this trip; a minRequests of zero counts as one. Default 0.5 over at least
-// 20 calls.
+// this trip (NaN too); a minRequests of zero counts as one. Default 0.5
+// over at least 20 calls.
 func WithFailureRatio(ratio float64, minRequests uint32) Option {
 	return optionFunc(func(c *config) {
 		c.ratio = ratio
@@ -80,14 +80,10 @@ func WithFailureRatio(ratio float64, minRequests uint32) Option {
 }
 
 // WithOpenTimeout sets how long a circuit stays open before it half-opens
-// and lets probes through. d <= 0 restores the default. Default 30s.
+// and lets probes through. Zero (or less) half-opens it at once: the next
+// call is a probe. Default 30s.
 func WithOpenTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d <= 0 {
-			d = DefaultOpenTimeout
-		}
-		c.openTimeout = d
-	})
+	return optionFunc(func(c *config) { c.openTimeout = max(d, 0) })
 }
 
 // WithHalfOpenRequests sets how many probe calls a half-open circuit lets
@@ -111,29 +107,21 @@ func WithInterval(d time.Duration) Option {
 // does not open the circuit for all creates. An empty key selects the
 // operation's own circuit. Each distinct key makes a circuit that lives as
 // long as the Set, so keys must come from a bounded set; keys appear in
-// errors, span events and [Set.Circuits]. A nil f is ignored. Default: one
-// circuit per operation.
+// errors, span events and [Set.Circuits]. A nil f restores the default:
+// one circuit per operation.
 func WithKey(f func(call *middleware.Call) string) Option {
-	return optionFunc(func(c *config) {
-		if f != nil {
-			c.key = f
-		}
-	})
+	return optionFunc(func(c *config) { c.key = f })
 }
 
 // WithFailureIf replaces the classification of errors (see the package
 // documentation): f reports whether a failed call counts as a backend
 // failure; when it returns false the call counts as a success. The caller's
 // cancellation and the verdicts of local policies (CIRCUIT_OPEN,
-// RATE_LIMITED) are excluded before f is asked. A nil f is ignored.
-// Default: retryable errors, TIMEOUT, NETWORK and errors that are not a
+// RATE_LIMITED) are excluded before f is asked. A nil f restores the
+// default: retryable errors, TIMEOUT, NETWORK and errors that are not a
 // *contract.DriverError are failures.
 func WithFailureIf(f func(err error) bool) Option {
-	return optionFunc(func(c *config) {
-		if f != nil {
-			c.failureIf = f
-		}
-	})
+	return optionFunc(func(c *config) { c.failureIf = f })
 }
 
 // WithOnStateChange calls f after a circuit changes state, with the
@@ -145,13 +133,9 @@ func WithFailureIf(f func(err error) bool) Option {
 // goroutine makes the call instead, right after its own. So calls of f
 // never overlap and come in the order of the changes, and f may call back
 // into the Set or the wrapped driver. f delays the call that runs it: keep
-// it short. A nil f is ignored. Default: none.
+// it short. A nil f removes the hook. Default: none.
 func WithOnStateChange(f func(op contract.Op, key string, from, to State)) Option {
-	return optionFunc(func(c *config) {
-		if f != nil {
-			c.onStateChange = f
-		}
-	})
+	return optionFunc(func(c *config) { c.onStateChange = f })
 }
 
 // WithMeterProvider sets the provider of the meter on which the Set records
@@ -160,11 +144,7 @@ func WithOnStateChange(f func(op contract.Op, key string, from, to State)) Optio
 // otel.GetMeterProvider at the time [NewSet] (or [New]) runs. To turn the
 // metric off, pass go.opentelemetry.io/otel/metric/noop.NewMeterProvider().
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp != nil {
-			c.meterProvider = mp
-		}
-	})
+	return optionFunc(func(c *config) { c.meterProvider = mp })
 }
 
 // KeyImage is a key function for [WithKey]: the image of a CreateContainer

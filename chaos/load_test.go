@@ -25,7 +25,7 @@ func TestLoadSessions(t *testing.T) {
 		// flight, and callers that wait up to a minute for a slot and
 		// retry for up to two.
 		loadSessions(t, "20 calls/s (burst 10), 8 in flight, waits up to 60s, retries for up to 2m", true,
-			resilient.WithRateLimit(20, 10, ratelimit.WithMaxConcurrent(8), ratelimit.WithMaxWait(time.Minute)),
+			resilient.WithRateLimit(ratelimit.WithRate(20, 10), ratelimit.WithMaxConcurrent(8), ratelimit.WithMaxWait(time.Minute)),
 			resilient.WithRetry(retry.WithMaxElapsedTime(2*time.Minute)))
 	})
 	t.Run("defaults", func(t *testing.T) {

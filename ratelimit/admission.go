@@ -97,8 +97,8 @@ func (p *pool) waitingAhead(prio int) int {
 	return n
 }
 
-// acquire takes a slot for call, waiting within maxWait (zero: not at all)
-// and the caller's deadline. A call that, by the pool's estimate, cannot
+// acquire takes a slot for call, waiting within maxWait (zero: no bound
+// of its own; negative: not at all) and the caller's deadline. A call that, by the pool's estimate, cannot
 // be admitted in time is refused at once.
 func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, maxWait time.Duration) (time.Duration, error) {
 	p.mu.Lock()
@@ -125,7 +125,7 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 			return 0, rejected(ctx, call, max(est, left), "the engine is saturated: no capacity within the caller's deadline")
 		}
 	}
-	if maxWait <= 0 {
+	if maxWait < 0 {
 		p.mu.Unlock()
 		return 0, rejected(ctx, call, est, "too many calls in flight")
 	}
@@ -133,13 +133,17 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 	e := p.queues[prio].PushBack(w)
 	p.mu.Unlock()
 
-	t := time.NewTimer(maxWait)
-	defer t.Stop()
+	var expired <-chan time.Time // nil: no bound but the caller's deadline
+	if maxWait > 0 {
+		t := time.NewTimer(maxWait)
+		defer t.Stop()
+		expired = t.C
+	}
 	var err error
 	select {
 	case <-w.ready:
 		return time.Since(now), nil
-	case <-t.C:
+	case <-expired:
 		err = rejected(ctx, call, est, "too many calls in flight")
 	case <-ctx.Done():
 		err = canceled(ctx, call, "a concurrency slot")

@@ -114,11 +114,9 @@
 //
 // # Order
 //
-// Inside a retry middleware, as resilient.Wrap places it, every attempt
-// takes a token, so retries cannot push the backend past the limit, and
-// the retry layer honours the RetryAfter of a RATE_LIMITED error. Inside a
-// circuit breaker, an open circuit rejects calls before they spend a
-// token; the breaker does not count RATE_LIMITED as a backend failure.
+// The package resilient says where Wrap puts each layer and why (the
+// limiter inside retry and the breaker, outside the timeout), and the
+// rules that options of every layer follow.
 //
 // Time comes from the time package, so tests can run the limiter on the
 // fake clock of testing/synctest. A call that needs no wait allocates

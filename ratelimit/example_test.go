@@ -14,7 +14,7 @@ import (
 
 func Example() {
 	// One call per second, bursts of two, and never wait.
-	d := ratelimit.New(1, 2, ratelimit.WithMaxWait(0))(newStub(nil))
+	d := ratelimit.New(1, 2, ratelimit.WithoutWaiting())(newStub(nil))
 
 	ctx := context.Background()
 	for range 3 {
@@ -59,7 +59,7 @@ func ExampleWithMaxConcurrent() {
 		}
 		return nil
 	})
-	d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(0))(base)
+	d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithoutWaiting())(base)
 
 	ctx := context.Background()
 	done := make(chan error)

@@ -29,7 +29,10 @@ type bucket struct {
 }
 
 type config struct {
-	maxWait        time.Duration
+	limit          rate.Limit // the overall buckets', from New or WithRate
+	burst          int
+	maxWait        time.Duration // 0: no bound of its own; noWait: none at all
+	noWait         bool
 	maxConcurrent  int
 	adaptive       bool
 	readConcurrent int
@@ -37,8 +40,8 @@ type config struct {
 	meterProvider  metric.MeterProvider // nil: otel.GetMeterProvider() at New
 }
 
-func newConfig(opts []Option) config {
-	c := config{maxWait: DefaultMaxWait}
+func newConfig(limit rate.Limit, burst int, opts []Option) config {
+	c := config{limit: limit, burst: burst, maxWait: DefaultMaxWait}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -47,12 +50,29 @@ func newConfig(opts []Option) config {
 	return c
 }
 
+// WithRate sets the overall buckets to limit calls per second with bursts
+// of burst, replacing the arguments of [New], so that a composition such
+// as resilient.WithRateLimit can change them alone. rate.Inf, zero, a
+// negative limit or NaN means no overall bucket; a burst below one counts
+// as one.
+func WithRate(limit rate.Limit, burst int) Option {
+	return optionFunc(func(c *config) { c.limit, c.burst = limit, burst })
+}
+
 // WithMaxWait bounds how long a call waits, for a token and a concurrency
 // slot together, before it fails with RATE_LIMITED. The caller's deadline
-// bounds the wait too. Zero (or less) never waits: a call that finds no
-// token or slot fails at once. Default 5s.
+// bounds the wait too. Zero (or less) removes this bound, leaving only the
+// caller's deadline. It replaces [WithoutWaiting]; the last of the two
+// wins. Default 5s.
 func WithMaxWait(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.maxWait = max(d, 0) })
+	return optionFunc(func(c *config) { c.maxWait, c.noWait = max(d, 0), false })
+}
+
+// WithoutWaiting makes a call that finds no token or no free slot fail at
+// once with RATE_LIMITED, its RetryAfter saying when to try again, instead
+// of waiting. It replaces [WithMaxWait]; the last of the two wins.
+func WithoutWaiting() Option {
+	return optionFunc(func(c *config) { c.noWait = true })
 }
 
 // WithMaxConcurrent caps the calls of engine work in flight (creates,
@@ -86,9 +106,9 @@ func WithReadConcurrency(n int) Option {
 
 // WithOpLimit gives op its own token bucket of limit calls per second and
 // burst, taken in addition to the overall bucket: a call of op needs a
-// token from both. rate.Inf removes op's bucket. limit must be positive
-// (New panics otherwise); a burst below one counts as one. Default: no
-// bucket per operation. HealthCheck is never limited, whatever its bucket.
+// token from both. rate.Inf, zero, a negative limit or NaN removes op's
+// bucket; a burst below one counts as one. Default: no bucket per
+// operation. HealthCheck is never limited, whatever its bucket.
 func WithOpLimit(op contract.Op, limit rate.Limit, burst int) Option {
 	return optionFunc(func(c *config) {
 		if c.ops == nil {
@@ -104,9 +124,5 @@ func WithOpLimit(op contract.Op, limit rate.Limit, burst int) Option {
 // provider of otel.GetMeterProvider at the time [New] runs. To turn the
 // metric off, pass go.opentelemetry.io/otel/metric/noop.NewMeterProvider().
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp != nil {
-			c.meterProvider = mp
-		}
-	})
+	return optionFunc(func(c *config) { c.meterProvider = mp })
 }

@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"fmt"
-	"math"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -18,25 +16,29 @@ import (
 )
 
 // New returns a Middleware that lets calls through at limit calls per
-// second with bursts of burst, overall, plus the buckets and the
-// concurrency cap its options add. limit rate.Inf means no overall bucket
-// (burst is then ignored); otherwise limit must be positive, and a burst
-// below one counts as one. New panics on a limit that is not positive or a
-// negative burst.
+// second with bursts of burst, for reads and for engine work each, plus
+// the buckets and the concurrency pools its options add. rate.Inf, zero,
+// a negative limit or NaN means no overall bucket (burst is then
+// ignored); a burst below one counts as one. [WithRate] replaces both
+// arguments.
 //
-// Every driver the Middleware wraps shares its buckets and its cap. With
-// nothing to limit (rate.Inf, no WithOpLimit and no WithMaxConcurrent) the
+// Every driver the Middleware wraps shares its buckets and its pools. With
+// nothing to limit (no overall bucket, no WithOpLimit and no pool) the
 // Middleware returns the driver unchanged.
 func New(limit rate.Limit, burst int, opts ...Option) middleware.Middleware {
-	cfg := newConfig(opts)
+	cfg := newConfig(limit, burst, opts)
+	maxWait := cfg.maxWait
+	if cfg.noWait {
+		maxWait = -1
+	}
 	l := &limiter{
-		all:     newBucket("", limit, burst),
-		reads:   newBucket("", limit, burst),
-		maxWait: cfg.maxWait,
+		all:     newBucket(cfg.limit, cfg.burst),
+		reads:   newBucket(cfg.limit, cfg.burst),
+		maxWait: maxWait,
 	}
 	limited := l.all != nil
 	for op, b := range cfg.ops {
-		lim := newBucket(op, b.limit, b.burst)
+		lim := newBucket(b.limit, b.burst)
 		if lim == nil || op.Info().Class == contract.ClassProbe {
 			continue
 		}
@@ -118,16 +120,11 @@ func (l *limiter) recordWait(ctx context.Context, op contract.Op, waited time.Du
 	l.wait.Record(ctx, waited.Seconds(), attrs)
 }
 
-func newBucket(op contract.Op, limit rate.Limit, burst int) *rate.Limiter {
-	if limit == rate.Inf {
+// newBucket returns a token bucket, or nil for no limit: rate.Inf, zero,
+// negative or NaN.
+func newBucket(limit rate.Limit, burst int) *rate.Limiter {
+	if !(limit > 0) || limit == rate.Inf {
 		return nil
-	}
-	if !(limit > 0) || burst < 0 || math.IsNaN(float64(limit)) {
-		where := "ratelimit.New"
-		if op != "" {
-			where = "ratelimit.WithOpLimit(" + string(op) + ")"
-		}
-		panic(fmt.Sprintf("%s: limit %v and burst %d: the limit must be positive or rate.Inf and the burst not negative", where, limit, burst))
 	}
 	return rate.NewLimiter(limit, max(burst, 1))
 }
@@ -139,8 +136,8 @@ type limiter struct {
 	other   map[contract.Op]*rate.Limiter  // buckets of operations Op.Index does not know
 	work    *pool                          // concurrency of engine work, nil for no cap
 	read    *pool                          // concurrency of reads, nil for no cap
-	maxWait time.Duration
-	wait    metric.Float64Histogram // resilient.ratelimit.wait
+	maxWait time.Duration                  // bound of a call's wait: 0 none but the caller's deadline, < 0 no waiting
+	wait    metric.Float64Histogram        // resilient.ratelimit.wait
 }
 
 func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
@@ -223,7 +220,7 @@ func (l *limiter) take(ctx context.Context, call *middleware.Call, bucket, op *r
 			own.CancelAt(at)
 		}
 	}
-	tooLong := delay > l.maxWait-waited
+	tooLong := l.maxWait < 0 || (l.maxWait > 0 && delay > l.maxWait-waited)
 	if deadline, ok := ctx.Deadline(); ok && delay >= deadline.Sub(now) {
 		tooLong = true // the call would have no time left to run
 	}

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,7 +101,7 @@ func TestRateHoldsUnderConcurrentCallers(t *testing.T) {
 func TestBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := newStub(nil)
-		d := ratelimit.New(1, 5, ratelimit.WithMaxWait(0))(base)
+		d := ratelimit.New(1, 5, ratelimit.WithoutWaiting())(base)
 		for i := range 5 {
 			if err := start(t.Context(), d); err != nil {
 				t.Fatalf("call %d of the burst: %v", i+1, err)
@@ -153,7 +154,7 @@ func TestRefusedWithoutSleeping(t *testing.T) {
 		deadline time.Duration // 0: none
 	}{
 		{name: "beyond max wait", opts: []ratelimit.Option{ratelimit.WithMaxWait(500 * time.Millisecond)}},
-		{name: "max wait zero", opts: []ratelimit.Option{ratelimit.WithMaxWait(0)}},
+		{name: "without waiting", opts: []ratelimit.Option{ratelimit.WithoutWaiting()}},
 		{name: "last max wait wins", opts: []ratelimit.Option{ratelimit.WithMaxWait(time.Hour), nil, ratelimit.WithMaxWait(time.Millisecond)}},
 		{name: "beyond the deadline", deadline: 200 * time.Millisecond},
 		{name: "exactly at the deadline", deadline: time.Second},
@@ -195,7 +196,7 @@ func TestOpLimitsAreIndependent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := newStub(nil)
 		d := ratelimit.New(rate.Inf, 0,
-			ratelimit.WithMaxWait(0),
+			ratelimit.WithoutWaiting(),
 			ratelimit.WithOpLimit(contract.OpCreateContainer, 1, 1),
 			ratelimit.WithOpLimit(contract.OpStartContainer, 1, 3),
 			ratelimit.WithOpLimit(contract.OpRemoveContainer, 1, 1),
@@ -295,7 +296,11 @@ func TestConcurrencyCap(t *testing.T) {
 }
 
 func TestSlotWaitBounded(t *testing.T) {
-	for _, maxWait := range []time.Duration{0, time.Second} {
+	for _, tc := range []struct {
+		opt     ratelimit.Option
+		maxWait time.Duration
+	}{{ratelimit.WithoutWaiting(), 0}, {ratelimit.WithMaxWait(time.Second), time.Second}} {
+		maxWait := tc.maxWait
 		synctest.Test(t, func(t *testing.T) {
 			release := make(chan struct{})
 			base := newStub(func(ctx context.Context, op contract.Op) error {
@@ -304,7 +309,7 @@ func TestSlotWaitBounded(t *testing.T) {
 				}
 				return nil
 			})
-			d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(maxWait))(base)
+			d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), tc.opt)(base)
 			done := make(chan struct{})
 			go func() {
 				d.StopContainer(context.Background(), "c1", contract.StopOptions{})
@@ -402,7 +407,7 @@ func TestHealthCheckNeverLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := newStub(nil)
 		d := ratelimit.New(1, 1,
-			ratelimit.WithMaxWait(0),
+			ratelimit.WithoutWaiting(),
 			ratelimit.WithMaxConcurrent(1),
 			ratelimit.WithOpLimit(contract.OpHealthCheck, 1, 1),
 		)(base)
@@ -418,7 +423,7 @@ func TestHealthCheckNeverLimited(t *testing.T) {
 
 func TestPanicReleasesSlot(t *testing.T) {
 	base := newStub(func(context.Context, contract.Op) error { panic("driver bug") })
-	d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(0))(base)
+	d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithoutWaiting())(base)
 	for range 2 {
 		func() {
 			defer func() {
@@ -431,29 +436,73 @@ func TestPanicReleasesSlot(t *testing.T) {
 	}
 }
 
-func TestInvalidLimitsPanic(t *testing.T) {
-	tests := []struct {
-		name string
-		f    func()
-	}{
-		{"zero limit", func() { ratelimit.New(0, 1) }},
-		{"negative limit", func() { ratelimit.New(-1, 1) }},
-		{"negative burst", func() { ratelimit.New(1, -1) }},
-		{"zero op limit", func() { ratelimit.New(rate.Inf, 0, ratelimit.WithOpLimit(contract.OpCreateContainer, 0, 1)) }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Error("no panic")
+// TestExtremeLimits: a limit of zero, below zero or NaN is no limit, as
+// zero is for every limit of the module, and no argument makes New panic.
+func TestExtremeLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			d       contract.ContainerDriver
+			allowed int // calls admitted at once out of 100, without waiting
+		}{
+			{"zero limit", ratelimit.New(0, 1, ratelimit.WithoutWaiting())(newStub(nil)), 100},
+			{"negative limit", ratelimit.New(-1, 1, ratelimit.WithoutWaiting())(newStub(nil)), 100},
+			{"NaN limit", ratelimit.New(rate.Limit(math.NaN()), 1, ratelimit.WithoutWaiting())(newStub(nil)), 100},
+			{"infinite limit, negative burst", ratelimit.New(rate.Inf, -1, ratelimit.WithoutWaiting())(newStub(nil)), 100},
+			{"negative burst counts as one", ratelimit.New(1, -1, ratelimit.WithoutWaiting())(newStub(nil)), 1},
+			{"zero op limit", ratelimit.New(rate.Inf, 0, ratelimit.WithoutWaiting(),
+				ratelimit.WithOpLimit(contract.OpStartContainer, 0, 1))(newStub(nil)), 100},
+			{"NaN op limit", ratelimit.New(rate.Inf, 0, ratelimit.WithoutWaiting(),
+				ratelimit.WithOpLimit(contract.OpStartContainer, rate.Limit(math.NaN()), 1))(newStub(nil)), 100},
+			{"WithRate replaces New's arguments", ratelimit.New(rate.Inf, 0, ratelimit.WithoutWaiting(),
+				ratelimit.WithRate(1, 3))(newStub(nil)), 3},
+			{"WithRate to no limit", ratelimit.New(1, 1, ratelimit.WithoutWaiting(),
+				ratelimit.WithRate(0, 0))(newStub(nil)), 100},
+		} {
+			ok := 0
+			for range 100 {
+				if start(t.Context(), tc.d) == nil {
+					ok++
 				}
-			}()
-			tt.f()
+			}
+			if ok != tc.allowed {
+				t.Errorf("%s: %d of 100 calls admitted, want %d", tc.name, ok, tc.allowed)
+			}
+		}
+	})
+}
+
+// TestZeroMaxWaitWaitsForTheSlot: a max wait of zero is no bound of the
+// layer's own: the call waits for its slot as long as its caller lets it.
+func TestZeroMaxWaitWaitsForTheSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			if op == contract.OpStopContainer {
+				<-release
+			}
+			return nil
 		})
-	}
-	// Inf with any burst is fine.
-	ratelimit.New(rate.Inf, 0)
-	ratelimit.New(rate.Inf, -1)
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(0))(base)
+		done := make(chan struct{})
+		go func() {
+			d.StopContainer(context.Background(), "c1", contract.StopOptions{})
+			close(done)
+		}()
+		synctest.Wait()
+		go func() {
+			time.Sleep(time.Hour)
+			close(release)
+		}()
+		t0 := time.Now()
+		if err := start(t.Context(), d); err != nil {
+			t.Fatalf("start waiting for the slot: %v", err)
+		}
+		if got := time.Since(t0); got != time.Hour {
+			t.Errorf("admitted after %v, want when the slot freed, 1h", got)
+		}
+		<-done
+	})
 }
 
 func TestSuccessPathAllocations(t *testing.T) {
@@ -483,7 +532,7 @@ func TestRejectedSpanEvent(t *testing.T) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 		defer tp.Shutdown(context.Background())
 
-		d := ratelimit.New(1, 1, ratelimit.WithMaxWait(0))(newStub(nil))
+		d := ratelimit.New(1, 1, ratelimit.WithoutWaiting())(newStub(nil))
 		start(t.Context(), d)
 		ctx, span := tp.Tracer("test").Start(t.Context(), "call")
 		wantLimited(t, start(ctx, d))

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,16 +47,32 @@ type Budget struct {
 
 // NewBudget returns a budget that lets retries add ratio (0.2 is 20%) of
 // the calls made, plus minPerSecond retries per second, with bursts of at
-// most maxRetries retries. It starts full. Negative arguments count as zero;
-// NewBudget(0, 0, 0) allows no retries at all.
+// most maxRetries retries. It starts full. Negative arguments and NaN
+// count as zero, and values too large to count as the largest the budget
+// holds; NewBudget(0, 0, 0) allows no retries at all.
 func NewBudget(ratio, minPerSecond float64, maxRetries int) *Budget {
 	b := &Budget{
-		perCall: int64(max(ratio, 0) * unit),
-		perSec:  int64(max(minPerSecond, 0) * unit),
-		max:     int64(max(maxRetries, 0)) * unit,
+		perCall: units(ratio),
+		perSec:  units(minPerSecond),
+		max:     units(float64(maxRetries)),
 	}
 	b.tokens.Store(b.max)
 	return b
+}
+
+// maxUnits bounds every amount of the bucket, so that no sum of two
+// overflows.
+const maxUnits = math.MaxInt64 / 4
+
+// units converts a count of retries to units, within [0, maxUnits].
+func units(f float64) int64 {
+	if !(f > 0) { // negative or NaN
+		return 0
+	}
+	if f >= maxUnits/unit {
+		return maxUnits
+	}
+	return int64(f * unit)
 }
 
 func newDefaultBudget() *Budget {
@@ -95,7 +112,13 @@ func (b *Budget) refill() {
 		return
 	}
 	elapsed := now.Sub(b.last)
-	n := int64(float64(elapsed) / float64(time.Second) * float64(b.perSec))
+	f := float64(elapsed) / float64(time.Second) * float64(b.perSec)
+	if f >= maxUnits {
+		b.last = now
+		b.add(maxUnits)
+		return
+	}
+	n := int64(f)
 	if n <= 0 {
 		return
 	}

@@ -124,13 +124,9 @@
 //
 // # Placement
 //
-// Everything inside the retry layer runs again on every attempt. In the
-// order resilient.Wrap builds (tracing, validation, retry, breaker,
-// ratelimit, driver) each attempt passes the circuit breaker, so it opens
-// promptly and an open circuit fails the attempt at once with a
-// RetryAfter hint the retry layer honours, and each attempt takes a rate
-// limit token, so retries cannot overload the engine; validation and
-// tracing run once per logical call.
+// Everything inside the retry layer runs again on every attempt; the
+// package resilient says where Wrap puts each layer and why, and the rules
+// that options of every layer follow.
 //
 // The success path allocates nothing for operations other than creates;
 // the backoff state is made only when a first attempt fails, fresh for

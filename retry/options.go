@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -74,12 +75,13 @@ func defaultConfig() config {
 }
 
 // WithMaxAttempts sets how many calls a logical call may make in all, the
-// first one included: 3 means the first call and up to two retries. Values
-// below 2 turn retries off.
+// first one included: 3 means the first call and up to two retries, 1
+// turns retries off. Zero or less removes the limit: retries then end at
+// the max elapsed time, the budget or the caller's deadline.
 //
 // Default: 3 ([DefaultMaxAttempts]).
 func WithMaxAttempts(n int) Option {
-	return optionFunc(func(c *config) { c.maxAttempts = max(n, 1) })
+	return optionFunc(func(c *config) { c.maxAttempts = max(n, 0) })
 }
 
 // WithInitialInterval sets the wait before the first retry, before jitter.
@@ -113,20 +115,29 @@ func WithMaxElapsedTime(d time.Duration) Option {
 }
 
 // WithMultiplier sets the factor by which the wait grows after each retry.
-// Values below 1 count as 1, a constant wait.
+// Values below 1, and NaN, count as 1, a constant wait.
 //
 // Default: 2 ([DefaultMultiplier]).
 func WithMultiplier(m float64) Option {
-	return optionFunc(func(c *config) { c.multiplier = max(m, 1) })
+	return optionFunc(func(c *config) { c.multiplier = clamp(m, 1, math.Inf(1)) })
 }
 
 // WithJitter sets the randomization factor: each wait is drawn uniformly
 // from [w·(1-f), w·(1+f)], so that clients that failed together do not
-// retry together. f is clamped to [0, 1]; 0 turns jitter off.
+// retry together. f is clamped to [0, 1], NaN counting as 0; 0 turns
+// jitter off.
 //
 // Default: 0.5 ([DefaultJitter]).
 func WithJitter(f float64) Option {
-	return optionFunc(func(c *config) { c.jitter = min(max(f, 0), 1) })
+	return optionFunc(func(c *config) { c.jitter = clamp(f, 0, 1) })
+}
+
+// clamp returns f within [lo, hi], and lo for NaN.
+func clamp(f, lo, hi float64) float64 {
+	if math.IsNaN(f) {
+		return lo
+	}
+	return min(max(f, lo), hi)
 }
 
 // WithRetryIf sets the function that decides whether an error is worth
@@ -157,16 +168,14 @@ func WithOnRetry(f func(ctx context.Context, info Info)) Option {
 
 // WithBudget makes retries draw from b, which may be shared by several
 // middlewares (for example all those in front of one engine) so that
-// together they cannot multiply its load. A nil b is ignored.
+// together they cannot multiply its load. A nil b restores the default.
 //
 // Default: every middleware made by [New] has a budget of its own, as
 // made by NewBudget(0.2, 10, 100): retries may add 20% to the calls, plus
 // 10 retries per second, after a burst of at most 100.
 func WithBudget(b *Budget) Option {
 	return optionFunc(func(c *config) {
-		if b != nil {
-			c.budget, c.budgetSet = b, true
-		}
+		c.budget, c.budgetSet = b, b != nil
 	})
 }
 

@@ -47,6 +47,9 @@ func newRetrier(opts []Option) *retrier {
 				o.apply(&sub)
 			}
 		}
+		if !c.budgetSet {
+			c.budget, c.budgetSet = base.budget, true // WithBudget(nil): the default
+		}
 		if r.ops == nil {
 			r.ops = map[contract.Op]*config{}
 		}
@@ -71,7 +74,7 @@ func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next mid
 		middleware.CountAttempt(ctx)
 		return next(ctx)
 	}
-	if c.maxAttempts < 2 {
+	if c.maxAttempts == 1 {
 		return c.attempt(ctx, call, next)
 	}
 	var began time.Time // when the call began, for RecoverCheckState
@@ -124,7 +127,7 @@ func (c *config) retry(ctx context.Context, call *middleware.Call, next middlewa
 			}
 			return &Error{Attempts: attempt, Err: err}
 		}
-		if attempt >= c.maxAttempts {
+		if c.maxAttempts > 0 && attempt >= c.maxAttempts {
 			return &Error{Attempts: attempt, Err: err, Reason: ErrMaxAttempts}
 		}
 
@@ -198,9 +201,11 @@ func workDone(ctx context.Context, call *middleware.Call, began time.Time) (bool
 }
 
 func (c *config) newBackOff() *backoff.ExponentialBackOff {
+	// Without a cap the interval still stops at a quarter of the largest
+	// Duration, so that jitter (at most doubling it) cannot overflow.
 	maxInterval := c.maxInterval
-	if maxInterval <= 0 {
-		maxInterval = math.MaxInt64
+	if maxInterval <= 0 || maxInterval > math.MaxInt64/4 {
+		maxInterval = math.MaxInt64 / 4
 	}
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     c.initialInterval,

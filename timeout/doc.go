@@ -22,12 +22,9 @@
 //
 // # Placement
 //
-// Inside the circuit breaker and the rate limiter (resilient.Wrap's
-// order; see the resilient package doc): every attempt of a retry layer
-// outside gets its own timeout, waiting for a rate-limit token does not
-// spend it, and the breaker sees a TIMEOUT like any engine failure and
-// counts it, so that a hung engine opens the circuit and later calls fail
-// fast. No layer needs to know that this one exists.
+// Innermost, as the package resilient places it and explains: every
+// attempt gets its own timeout, and the breaker counts a TIMEOUT like any
+// engine failure. No layer needs to know that this one exists.
 //
 // # What is bounded
 //

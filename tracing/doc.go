@@ -14,10 +14,9 @@
 //
 // # Order
 //
-// Put tracing outermost, as resilient.Wrap does: its span then covers the
-// whole logical call, validation, every retry attempt, breaker and
-// rate-limit waits included, and the policies inside record what they do as
-// events on it. Placed inside retry it would make one span per attempt.
+// Outermost, as the package resilient places it and explains: one span
+// per logical call, on which the layers inside record their events.
+// Placed inside retry it would make one span per attempt.
 //
 // # Spans
 //

@@ -20,17 +20,20 @@ type config struct {
 	meterProvider  metric.MeterProvider
 }
 
-// newConfig starts from the OpenTelemetry globals, read now, and applies opts
-// in order; nil options are skipped.
+// newConfig applies opts in order, nil options skipped; a provider left
+// nil is the OpenTelemetry global one, read now.
 func newConfig(opts []Option) config {
-	c := config{
-		tracerProvider: otel.GetTracerProvider(),
-		meterProvider:  otel.GetMeterProvider(),
-	}
+	var c config
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
 		}
+	}
+	if c.tracerProvider == nil {
+		c.tracerProvider = otel.GetTracerProvider()
+	}
+	if c.meterProvider == nil {
+		c.meterProvider = otel.GetMeterProvider()
 	}
 	return c
 }
@@ -40,11 +43,7 @@ func newConfig(opts []Option) config {
 // otel.GetTracerProvider at the time New runs. To turn spans off, pass
 // go.opentelemetry.io/otel/trace/noop.NewTracerProvider().
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
-		if tp != nil {
-			c.tracerProvider = tp
-		}
-	})
+	return optionFunc(func(c *config) { c.tracerProvider = tp })
 }
 
 // WithMeterProvider sets the provider of the middleware's meter. The default,
@@ -52,9 +51,5 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // otel.GetMeterProvider at the time New runs. To turn metrics off, pass
 // go.opentelemetry.io/otel/metric/noop.NewMeterProvider().
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp != nil {
-			c.meterProvider = mp
-		}
-	})
+	return optionFunc(func(c *config) { c.meterProvider = mp })
 }

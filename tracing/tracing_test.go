@@ -502,16 +502,28 @@ func TestKeepsOptionalInterfaces(t *testing.T) {
 	}
 }
 
+// TestNilOptions: a nil Option is ignored, and a nil provider means the
+// default, the global provider (a no-op here), as for every option of
+// the module.
 func TestNilOptions(t *testing.T) {
 	tel := newTelemetry(t)
-	d := tracing.New(nil, tracing.WithTracerProvider(tel.tp), tracing.WithTracerProvider(nil),
-		tracing.WithMeterProvider(tel.mp), tracing.WithMeterProvider(nil))(&stub{})
+	d := tracing.New(nil, tracing.WithTracerProvider(tel.tp), tracing.WithMeterProvider(tel.mp))(&stub{})
 	if err := d.StartContainer(context.Background(), "c-1"); err != nil {
 		t.Fatal(err)
 	}
 	tel.onlySpan(t)
-	if _, ok := tel.metrics(t)["resilient.call.duration"]; !ok {
-		t.Error("nil WithMeterProvider replaced the provider")
+
+	tel = newTelemetry(t)
+	d = tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithTracerProvider(nil),
+		tracing.WithMeterProvider(tel.mp), tracing.WithMeterProvider(nil))(&stub{})
+	if err := d.StartContainer(context.Background(), "c-1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tel.spans.Ended()); n != 0 {
+		t.Errorf("%d spans reached the provider a nil WithTracerProvider replaced", n)
+	}
+	if _, ok := tel.metrics(t)["resilient.call.duration"]; ok {
+		t.Error("metrics reached the provider a nil WithMeterProvider replaced")
 	}
 }
 
