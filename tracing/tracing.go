@@ -52,14 +52,14 @@ func New(opts ...Option) middleware.Middleware {
 	tr := cfg.tracerProvider.Tracer(ScopeName, trace.WithInstrumentationVersion(Version))
 	inst := newInstruments(cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version)))
 	return func(next contract.ContainerDriver) contract.ContainerDriver {
-		t := &tracer{tracer: tr, inst: inst}
+		t := &layer{tracer: tr, inst: inst}
 		t.init(cfg.tracerProvider, next.Name(), next.Version())
 		return middleware.Intercept(t.intercept)(next)
 	}
 }
 
-// tracer instruments the calls to one wrapped driver.
-type tracer struct {
+// layer instruments the calls to one wrapped driver.
+type layer struct {
 	tracer trace.Tracer
 	inst   *instruments
 
@@ -71,12 +71,12 @@ type tracer struct {
 
 	driverName    attribute.KeyValue
 	driverVersion attribute.KeyValue
-	ops           map[contract.Op]*opInfo // read-only after init
+	ops           map[contract.Op]*opTelemetry // read-only after init
 }
 
-// opInfo is what the middleware precomputes for an operation so that a call
+// opTelemetry is what the middleware precomputes for an operation so that a call
 // that succeeds allocates as little as possible.
-type opInfo struct {
+type opTelemetry struct {
 	op       contract.Op
 	spanName string
 	start    []trace.SpanStartOption
@@ -85,7 +85,7 @@ type opInfo struct {
 	counted  []metric.AddOption // op and driver, for the rejection counters
 }
 
-func (t *tracer) init(tp trace.TracerProvider, name, version string) {
+func (t *layer) init(tp trace.TracerProvider, name, version string) {
 	switch {
 	case isNoop(tp):
 		t.noop = true
@@ -95,17 +95,17 @@ func (t *tracer) init(tp trace.TracerProvider, name, version string) {
 	t.driverName = keyDriverName.String(clean(name))
 	t.driverVersion = keyDriverVersion.String(clean(version))
 	ops := contract.AllOps()
-	t.ops = make(map[contract.Op]*opInfo, len(ops))
+	t.ops = make(map[contract.Op]*opTelemetry, len(ops))
 	for _, op := range ops {
-		t.ops[op] = t.newOpInfo(op)
+		t.ops[op] = t.newOpTelemetry(op)
 	}
 }
 
-func (t *tracer) newOpInfo(op contract.Op) *opInfo {
+func (t *layer) newOpTelemetry(op contract.Op) *opTelemetry {
 	opAttr := keyOp.String(string(op))
 	ok := attribute.NewSet(t.driverName, opAttr, keyOutcome.String(outcomeOK))
 	base := attribute.NewSet(t.driverName, opAttr)
-	return &opInfo{
+	return &opTelemetry{
 		op:       op,
 		spanName: SpanName(op),
 		start: []trace.SpanStartOption{
@@ -118,12 +118,12 @@ func (t *tracer) newOpInfo(op contract.Op) *opInfo {
 	}
 }
 
-func (t *tracer) opInfo(op contract.Op) *opInfo {
+func (t *layer) telemetryOf(op contract.Op) *opTelemetry {
 	if info, ok := t.ops[op]; ok {
 		return info
 	}
 	// An operation added to the contract after this package was built.
-	return t.newOpInfo(op)
+	return t.newOpTelemetry(op)
 }
 
 // isNoop reports whether tp is a provider known to record nothing.
@@ -150,7 +150,7 @@ func isGlobalPlaceholder(tp trace.TracerProvider) bool {
 // call's span records nothing but is still started, as it always was, so
 // that the events of the layers inside go to it, and so nowhere, rather
 // than to the caller's span.
-func (t *tracer) spans(ctx context.Context) bool {
+func (t *layer) spans(ctx context.Context) bool {
 	if t.placeholder != nil {
 		if otel.GetTracerProvider() != t.placeholder {
 			return true // a provider was installed after New ran
@@ -161,7 +161,7 @@ func (t *tracer) spans(ctx context.Context) bool {
 	return trace.SpanFromContext(ctx).IsRecording()
 }
 
-func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
+func (t *layer) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
 	// Decide once per call what records, so that a call that nothing
 	// records costs nothing beyond the adapter: no span, no clock read, no
 	// attempt counter, no allocation.
@@ -171,12 +171,12 @@ func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next midd
 	if !spans && !timed && !counted {
 		err := next(ctx)
 		if err != nil && (t.inst.breakerRejections.Enabled(ctx) || t.inst.rateLimitRejections.Enabled(ctx)) {
-			t.countRejection(ctx, t.opInfo(call.Op), contract.ErrorType(err))
+			t.countRejection(ctx, t.telemetryOf(call.Op), contract.ErrorType(err))
 		}
 		return err
 	}
 
-	info := t.opInfo(call.Op)
+	info := t.telemetryOf(call.Op)
 	var start time.Time
 	if timed {
 		start = time.Now()
@@ -252,7 +252,7 @@ func (t *tracer) intercept(ctx context.Context, call *middleware.Call, next midd
 
 // countRejection counts a call that ended with error type et if it was
 // refused by a breaker or a limit.
-func (t *tracer) countRejection(ctx context.Context, info *opInfo, et string) {
+func (t *layer) countRejection(ctx context.Context, info *opTelemetry, et string) {
 	switch et {
 	case string(contract.CodeCircuitOpen):
 		t.inst.breakerRejections.Add(ctx, 1, info.counted...)
