@@ -237,6 +237,11 @@ func TestOpInfo(t *testing.T) {
 	if got := contract.Op("Nope").Info(); got != (contract.OpInfo{Op: "Nope"}) {
 		t.Errorf("unknown op's Info() = %+v", got)
 	}
+	for r, name := range map[contract.Resource]string{c: "container", v: "volume", n: "network", e: "engine", 99: "resource"} {
+		if got := r.String(); got != name {
+			t.Errorf("Resource(%d).String() = %q, want %q", r, got, name)
+		}
+	}
 	all := contract.AllOps()
 	if len(all) != contract.NumOps || !slices.Equal(all[:len(contract.Ops())], contract.Ops()) {
 		t.Errorf("AllOps() = %v, want Ops() then the optional ones", all)

@@ -11,6 +11,22 @@ const (
 	ResourceNetwork                   // one network
 )
 
+// String returns the resource's name: "engine", "container", "volume" or
+// "network".
+func (r Resource) String() string {
+	switch r {
+	case ResourceEngine:
+		return "engine"
+	case ResourceContainer:
+		return "container"
+	case ResourceVolume:
+		return "volume"
+	case ResourceNetwork:
+		return "network"
+	}
+	return "resource"
+}
+
 // Effect is what an operation does to the engine's state.
 type Effect uint8
 

@@ -267,7 +267,7 @@ func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, n
 		return inst, false, &contract.DriverError{
 			Code:    contract.CodeContainerCreation,
 			Message: fmt.Sprintf("container name %q is taken by a container another create made (different idempotency key or session); retrying cannot help", name),
-			Op:      o.op, ID: c.ID,
+			Op:      o.Op, ID: c.ID,
 		}
 	}
 	d.remember(c.ID)
@@ -357,7 +357,7 @@ func (d *Driver) noQuota() {
 // owned checks that id names a container this driver manages and returns
 // its full id. It asks the daemon unless id is a full id the driver already
 // knows.
-func (d *Driver) owned(ctx context.Context, o opInfo, id string) (string, error) {
+func (d *Driver) owned(ctx context.Context, o contract.OpInfo, id string) (string, error) {
 	if err := checkID(o, id); err != nil {
 		return "", err
 	}
@@ -375,8 +375,8 @@ func (d *Driver) owned(ctx context.Context, o opInfo, id string) (string, error)
 	return c.ID, nil
 }
 
-func notManaged(o opInfo, id string) error {
-	return newErr(o, o.res.notFound(), id, o.res.String()+" not found among the driver's "+o.res.String()+"s", nil)
+func notManaged(o contract.OpInfo, id string) error {
+	return newErr(o, o.NotFound, id, o.Resource.String()+" not found among the driver's "+o.Resource.String()+"s", nil)
 }
 
 // StartContainer starts a created or stopped container. Starting a running
@@ -457,7 +457,7 @@ func graceWithin(ctx context.Context, timeout time.Duration) (grace time.Duratio
 }
 
 // kill sends SIGKILL and waits until the container no longer runs.
-func (d *Driver) kill(ctx context.Context, o opInfo, id, full string) error {
+func (d *Driver) kill(ctx context.Context, o contract.OpInfo, id, full string) error {
 	if err := d.cli.ContainerKill(ctx, full, "KILL"); err != nil {
 		if stoppedOnKill(err) {
 			return nil
@@ -588,7 +588,7 @@ func (d *Driver) ListContainers(ctx context.Context, filter contract.ContainerFi
 
 // inspectAll inspects the listed containers, a few at a time, skipping the
 // ones removed meanwhile.
-func (d *Driver) inspectAll(ctx context.Context, o opInfo, list []container.Summary) ([]contract.ContainerInstance, error) {
+func (d *Driver) inspectAll(ctx context.Context, o contract.OpInfo, list []container.Summary) ([]contract.ContainerInstance, error) {
 	results := make([]*contract.ContainerInstance, len(list))
 	errs := make([]error, len(list))
 	sem := make(chan struct{}, d.cfg.maxConcurrent)
@@ -631,7 +631,7 @@ func (d *Driver) inspectAll(ctx context.Context, o opInfo, list []container.Summ
 // last checks found it "healthy". A container whose checks are still
 // "starting" is not healthy yet.
 func (d *Driver) IsContainerHealthy(ctx context.Context, id string) (bool, error) {
-	o := opHealthy
+	o := opIsHealthy
 	if err := checkID(o, id); err != nil {
 		return false, err
 	}
@@ -665,11 +665,11 @@ func mentions(err error, words ...string) bool {
 }
 
 // withOp sets op on a validation error of the contract package.
-func withOp(err error, o opInfo) error {
+func withOp(err error, o contract.OpInfo) error {
 	var de *contract.DriverError
 	if errors.As(err, &de) {
 		cp := *de
-		cp.Op = o.op
+		cp.Op = o.Op
 		return &cp
 	}
 	return newErr(o, contract.CodeConfiguration, "", "", err)

@@ -16,87 +16,45 @@ import (
 	"github.com/resilientdriver/resilient/contract"
 )
 
-// resource is the kind of object an operation works on.
-type resource int
-
-const (
-	resContainer resource = iota
-	resVolume
-	resNetwork
-	resEngine
-)
-
-func (r resource) notFound() contract.Code {
-	switch r {
-	case resVolume:
-		return contract.CodeVolumeNotFound
-	case resNetwork:
-		return contract.CodeNetworkNotFound
-	}
-	return contract.CodeContainerNotFound
-}
-
-func (r resource) String() string {
-	switch r {
-	case resVolume:
-		return "volume"
-	case resNetwork:
-		return "network"
-	case resEngine:
-		return "engine"
-	}
-	return "container"
-}
-
-// opInfo describes an operation for the error mapping.
-type opInfo struct {
-	op   contract.Op
-	res  resource
-	fail contract.Code // code of a failure of the engine while doing op
-}
-
-// creates reports whether the op creates a resource.
-func (o opInfo) creates() bool {
-	switch o.fail {
-	case contract.CodeContainerCreation, contract.CodeVolumeCreation, contract.CodeNetworkCreation:
-		return true
-	}
-	return false
-}
-
-// The operations. fail is the op's own code; read operations that have
-// none use DRIVER_HEALTH.
+// The operations' rows of the contract's table. Reap is not an operation
+// of the contract; its errors say which resource the reaper was removing.
 var (
-	opCreate   = opInfo{contract.OpCreateContainer, resContainer, contract.CodeContainerCreation}
-	opStart    = opInfo{contract.OpStartContainer, resContainer, contract.CodeContainerStart}
-	opStop     = opInfo{contract.OpStopContainer, resContainer, contract.CodeContainerStop}
-	opRemove   = opInfo{contract.OpRemoveContainer, resContainer, contract.CodeContainerRemove}
-	opGet      = opInfo{contract.OpGetContainer, resContainer, contract.CodeDriverHealth}
-	opList     = opInfo{contract.OpListContainers, resContainer, contract.CodeDriverHealth}
-	opLogs     = opInfo{contract.OpGetContainerLogs, resContainer, contract.CodeDriverHealth}
-	opStream   = opInfo{contract.OpStreamContainerLogs, resContainer, contract.CodeDriverHealth}
-	opHealth   = opInfo{contract.OpHealthCheck, resEngine, contract.CodeDriverHealth}
-	opHealthy  = opInfo{contract.OpIsContainerHealthy, resContainer, contract.CodeDriverHealth}
-	opVolCr    = opInfo{contract.OpCreateVolume, resVolume, contract.CodeVolumeCreation}
-	opVolRm    = opInfo{contract.OpRemoveVolume, resVolume, contract.CodeVolumeRemove}
-	opNetCr    = opInfo{contract.OpCreateNetwork, resNetwork, contract.CodeNetworkCreation}
-	opNetRm    = opInfo{contract.OpRemoveNetwork, resNetwork, contract.CodeNetworkRemove}
-	opReap     = opInfo{"Reap", resEngine, contract.CodeDriverHealth}
-	opReapVol  = opInfo{"Reap", resVolume, contract.CodeVolumeRemove}
-	opReapNet  = opInfo{"Reap", resNetwork, contract.CodeNetworkRemove}
-	opReapCont = opInfo{"Reap", resContainer, contract.CodeContainerRemove}
+	opCreate        = contract.OpCreateContainer.Info()
+	opStart         = contract.OpStartContainer.Info()
+	opStop          = contract.OpStopContainer.Info()
+	opRemove        = contract.OpRemoveContainer.Info()
+	opGet           = contract.OpGetContainer.Info()
+	opList          = contract.OpListContainers.Info()
+	opLogs          = contract.OpGetContainerLogs.Info()
+	opStream        = contract.OpStreamContainerLogs.Info()
+	opHealth        = contract.OpHealthCheck.Info()
+	opIsHealthy     = contract.OpIsContainerHealthy.Info()
+	opCreateVolume  = contract.OpCreateVolume.Info()
+	opRemoveVolume  = contract.OpRemoveVolume.Info()
+	opCreateNetwork = contract.OpCreateNetwork.Info()
+	opRemoveNetwork = contract.OpRemoveNetwork.Info()
+	opReap          = contract.OpInfo{Op: "Reap", Resource: contract.ResourceEngine, Failure: contract.CodeDriverHealth}
+	opReapContainer = reapOf(opRemove)
+	opReapVolume    = reapOf(opRemoveVolume)
+	opReapNetwork   = reapOf(opRemoveNetwork)
 )
+
+// reapOf is the reaper's row for removing what remove removes.
+func reapOf(remove contract.OpInfo) contract.OpInfo {
+	remove.Op = opReap.Op
+	return remove
+}
 
 // newErr returns a *DriverError of code for op with the code's retryable
 // flag.
-func newErr(o opInfo, code contract.Code, id, msg string, cause error) *contract.DriverError {
-	return contract.NewError(code, o.op, id, msg, cause)
+func newErr(o contract.OpInfo, code contract.Code, id, msg string, cause error) *contract.DriverError {
+	return contract.NewError(code, o.Op, id, msg, cause)
 }
 
 // mapErr turns an error of the docker client into a *DriverError following
 // the table in the package documentation. ctx is the caller's context: when
 // it is done, the error is the caller's cancellation and never retryable.
-func mapErr(ctx context.Context, o opInfo, id string, err error) error {
+func mapErr(ctx context.Context, o contract.OpInfo, id string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -112,11 +70,11 @@ func mapErr(ctx context.Context, o opInfo, id string, err error) error {
 		return newErr(o, contract.CodeTimeout, id, "the engine did not answer in time", err)
 	case unreachable(err):
 		return newErr(o, contract.CodeNetwork, id, "cannot reach the Docker daemon", err)
-	case cerrdefs.IsNotFound(err) && o.creates():
+	case cerrdefs.IsNotFound(err) && o.Effect == contract.EffectCreate:
 		// Something the new resource needs (a plugin, a driver) is missing.
 		return newErr(o, contract.CodeConfiguration, id, "the engine lacks something the request names", err)
-	case cerrdefs.IsNotFound(err):
-		return newErr(o, o.res.notFound(), id, o.res.String()+" not found", err)
+	case cerrdefs.IsNotFound(err) && o.NotFound != "":
+		return newErr(o, o.NotFound, id, o.Resource.String()+" not found", err)
 	case cerrdefs.IsInvalidArgument(err), cerrdefs.IsNotImplemented(err):
 		return newErr(o, contract.CodeConfiguration, id, "the engine refused the request as invalid", err)
 	case cerrdefs.IsUnauthorized(err):
@@ -128,23 +86,23 @@ func mapErr(ctx context.Context, o opInfo, id string, err error) error {
 	case cerrdefs.IsUnavailable(err):
 		return newErr(o, contract.CodeNetwork, id, "the engine is unavailable", err)
 	case cerrdefs.IsConflict(err):
-		return newErr(o, o.fail, id, o.res.String()+" is in a conflicting state", err)
+		return newErr(o, o.Failure, id, o.Resource.String()+" is in a conflicting state", err)
 	}
-	return newErr(o, o.fail, id, "", err)
+	return newErr(o, o.Failure, id, "", err)
 }
 
 // ctxErr is the error for a call whose own context is done: TIMEOUT for a
 // deadline, the op's code for a cancellation, and never retryable.
-func ctxErr(o opInfo, id string, cerr, err error) error {
+func ctxErr(o contract.OpInfo, id string, cerr, err error) error {
 	if err == nil || errors.Is(err, cerr) {
 		err = cerr
 	} else {
 		err = fmt.Errorf("%w: %w", cerr, err)
 	}
 	if errors.Is(cerr, context.DeadlineExceeded) {
-		return &contract.DriverError{Code: contract.CodeTimeout, Message: "the caller's deadline passed", Op: o.op, ID: id, Err: err}
+		return &contract.DriverError{Code: contract.CodeTimeout, Message: "the caller's deadline passed", Op: o.Op, ID: id, Err: err}
 	}
-	return &contract.DriverError{Code: o.fail, Message: "canceled by the caller", Op: o.op, ID: id, Err: err}
+	return &contract.DriverError{Code: o.Failure, Message: "canceled by the caller", Op: o.Op, ID: id, Err: err}
 }
 
 // unreachable reports whether err means that the daemon could not be reached
@@ -172,7 +130,7 @@ var idRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
 
 // checkID refuses an id that cannot name a resource with the resource's
 // NOT_FOUND code, without asking the daemon.
-func checkID(o opInfo, id string) error {
+func checkID(o contract.OpInfo, id string) error {
 	if idRE.MatchString(id) && !strings.Contains(id, "..") {
 		return nil
 	}
@@ -180,5 +138,5 @@ func checkID(o opInfo, id string) error {
 	if len(shown) > 80 {
 		shown = shown[:80] + "..."
 	}
-	return newErr(o, o.res.notFound(), "", fmt.Sprintf("invalid %s id %q: an id is 1 to 255 characters of [a-zA-Z0-9_.-] starting with a letter or digit, without \"..\"", o.res, shown), nil)
+	return newErr(o, o.NotFound, "", fmt.Sprintf("invalid %s id %q: an id is 1 to 255 characters of [a-zA-Z0-9_.-] starting with a letter or digit, without \"..\"", o.Resource, shown), nil)
 }

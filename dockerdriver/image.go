@@ -23,7 +23,7 @@ import (
 // the calls waiting for it does, and reports its progress to each of them
 // (contract.Progress), so that a timeout layer outside cuts a pull that
 // stalls, never one that makes progress.
-func (d *Driver) pull(ctx context.Context, o opInfo, ref string) error {
+func (d *Driver) pull(ctx context.Context, o contract.OpInfo, ref string) error {
 	d.pulls.mu.Lock()
 	if d.pulls.m == nil {
 		d.pulls.m = map[string]*pullCall{}
@@ -85,7 +85,7 @@ func (d *Driver) pullProgress(c *pullCall) {
 
 // pullOnce pulls ref with the credentials of its registry, if any were
 // given, calling progress for every message the daemon sends.
-func (d *Driver) pullOnce(ctx context.Context, o opInfo, ref string, progress func()) error {
+func (d *Driver) pullOnce(ctx context.Context, o contract.OpInfo, ref string, progress func()) error {
 	opts := image.PullOptions{}
 	if auth, ok := d.authFor(ref); ok {
 		enc, err := registry.EncodeAuthConfig(auth)
@@ -131,7 +131,7 @@ func (d *Driver) pullOnce(ctx context.Context, o opInfo, ref string, progress fu
 // for basic auth when none were given for it) AUTHENTICATION, refused access
 // AUTHORIZATION; anything else is mapped as usual (a registry that cannot be
 // reached gives a retryable CONTAINER_CREATION).
-func pullErr(ctx context.Context, o opInfo, ref string, err error) error {
+func pullErr(ctx context.Context, o contract.OpInfo, ref string, err error) error {
 	if ctx.Err() != nil {
 		return mapErr(ctx, o, "", err)
 	}

@@ -75,7 +75,7 @@ func TestCheckID(t *testing.T) {
 		if !errors.Is(err, contract.ErrContainerNotFound) {
 			t.Errorf("checkID(%q) = %v, want CONTAINER_NOT_FOUND", id, err)
 		}
-		if err := checkID(opVolRm, id); !errors.Is(err, contract.ErrVolumeNotFound) {
+		if err := checkID(opRemoveVolume, id); !errors.Is(err, contract.ErrVolumeNotFound) {
 			t.Errorf("volume checkID(%q) = %v", id, err)
 		}
 	}

@@ -70,7 +70,7 @@ func (d *Driver) StreamContainerLogs(ctx context.Context, id string, opts contra
 }
 
 // openLogs checks the id and options and starts the daemon's log request.
-func (d *Driver) openLogs(ctx context.Context, o opInfo, id string, opts contract.LogOptions) (io.ReadCloser, error) {
+func (d *Driver) openLogs(ctx context.Context, o contract.OpInfo, id string, opts contract.LogOptions) (io.ReadCloser, error) {
 	if opts.Tail < 0 {
 		return nil, newErr(o, contract.CodeConfiguration, id, "tail must not be negative", nil)
 	}

@@ -74,7 +74,7 @@ func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error)
 		if !opts.DryRun {
 			err := d.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 			if err != nil && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, mapErr(ctx, opReapCont, c.ID, err))
+				errs = append(errs, mapErr(ctx, opReapContainer, c.ID, err))
 				continue
 			}
 			d.forget(c.ID)
@@ -87,7 +87,7 @@ func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error)
 
 	vols, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: d.labels.managedFilter()})
 	if err != nil {
-		errs = append(errs, mapErr(ctx, opReapVol, "", err))
+		errs = append(errs, mapErr(ctx, opReapVolume, "", err))
 	}
 	for _, v := range vols.Volumes {
 		if v == nil || !d.labels.isManaged(v.Labels) || !gone(v.Labels, parseTime(v.CreatedAt)) {
@@ -99,7 +99,7 @@ func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error)
 			}
 		} else if err := d.cli.VolumeRemove(ctx, v.Name, false); err != nil {
 			if !cerrdefs.IsConflict(err) && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, mapErr(ctx, opReapVol, v.Name, err))
+				errs = append(errs, mapErr(ctx, opReapVolume, v.Name, err))
 			}
 			continue
 		}
@@ -108,7 +108,7 @@ func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error)
 
 	nets, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: d.labels.managedFilter()})
 	if err != nil {
-		errs = append(errs, mapErr(ctx, opReapNet, "", err))
+		errs = append(errs, mapErr(ctx, opReapNetwork, "", err))
 	}
 	for _, n := range nets {
 		if !d.labels.isManaged(n.Labels) || !gone(n.Labels, n.Created) {
@@ -120,7 +120,7 @@ func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error)
 			}
 		} else if err := d.cli.NetworkRemove(ctx, n.ID); err != nil {
 			if !cerrdefs.IsConflict(err) && !cerrdefs.IsPermissionDenied(err) && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, mapErr(ctx, opReapNet, n.ID, err))
+				errs = append(errs, mapErr(ctx, opReapNetwork, n.ID, err))
 			}
 			continue
 		}

@@ -16,7 +16,7 @@ import (
 // retryable, unless a create with the same idempotency key made it, in
 // which case that volume is returned.
 func (d *Driver) CreateVolume(ctx context.Context, cfg contract.VolumeConfig) (contract.Volume, error) {
-	o := opVolCr
+	o := opCreateVolume
 	if err := contract.ValidateVolumeConfig(cfg); err != nil {
 		return contract.Volume{}, withOp(err, o)
 	}
@@ -52,14 +52,14 @@ func (d *Driver) CreateVolume(ctx context.Context, cfg contract.VolumeConfig) (c
 	return d.volumeOf(v), nil
 }
 
-func (d *Driver) existingVolume(o opInfo, v volume.Volume, key string) (contract.Volume, error) {
+func (d *Driver) existingVolume(o contract.OpInfo, v volume.Volume, key string) (contract.Volume, error) {
 	if key != "" && d.labels.isManaged(v.Labels) && v.Labels[d.labels.key] == key {
 		return d.volumeOf(v), nil
 	}
 	return contract.Volume{}, &contract.DriverError{
 		Code:    contract.CodeVolumeCreation,
 		Message: fmt.Sprintf("volume %q already exists; choose another name or remove it first", v.Name),
-		Op:      o.op, ID: v.Name,
+		Op:      o.Op, ID: v.Name,
 	}
 }
 
@@ -78,7 +78,7 @@ func (d *Driver) volumeOf(v volume.Volume) contract.Volume {
 // uses, running or not, is a VOLUME_REMOVE error; an unknown one, or one the
 // driver does not manage, VOLUME_NOT_FOUND.
 func (d *Driver) RemoveVolume(ctx context.Context, id string) error {
-	o := opVolRm
+	o := opRemoveVolume
 	if err := checkID(o, id); err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (d *Driver) RemoveVolume(ctx context.Context, id string) error {
 // error that is not retryable, unless a create with the same idempotency key
 // made it, in which case that network is returned.
 func (d *Driver) CreateNetwork(ctx context.Context, cfg contract.NetworkConfig) (contract.Network, error) {
-	o := opNetCr
+	o := opCreateNetwork
 	if err := contract.ValidateNetworkConfig(cfg); err != nil {
 		return contract.Network{}, withOp(err, o)
 	}
@@ -140,7 +140,7 @@ func (d *Driver) CreateNetwork(ctx context.Context, cfg contract.NetworkConfig) 
 	return d.networkOf(n), nil
 }
 
-func (d *Driver) existingNetwork(ctx context.Context, o opInfo, name, key string, cause error) (contract.Network, error) {
+func (d *Driver) existingNetwork(ctx context.Context, o contract.OpInfo, name, key string, cause error) (contract.Network, error) {
 	if key != "" {
 		n, err := d.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 		if err == nil && n.Name == name && d.labels.isManaged(n.Labels) && n.Labels[d.labels.key] == key {
@@ -150,7 +150,7 @@ func (d *Driver) existingNetwork(ctx context.Context, o opInfo, name, key string
 	return contract.Network{}, &contract.DriverError{
 		Code:    contract.CodeNetworkCreation,
 		Message: fmt.Sprintf("network %q already exists; choose another name or remove it first", name),
-		Op:      o.op, ID: name, Err: cause,
+		Op:      o.Op, ID: name, Err: cause,
 	}
 }
 
@@ -168,7 +168,7 @@ func (d *Driver) networkOf(n network.Inspect) contract.Network {
 // network a container is attached to is a NETWORK_REMOVE error; an unknown
 // one, or one the driver does not manage, NETWORK_NOT_FOUND.
 func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
-	o := opNetRm
+	o := opRemoveNetwork
 	if err := checkID(o, id); err != nil {
 		return err
 	}
