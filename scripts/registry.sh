@@ -43,6 +43,8 @@ WAIT_SECONDS=30
 
 log() { printf 'registry: %s\n' "$*" >&2; }
 die() { printf 'registry: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # status PORT prints the HTTP status of GET /v2/ (000 when nothing answers).
 status() {
@@ -68,33 +70,10 @@ install() {
 	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
 		die "docker-registry and htpasswd are missing; install them (Debian: apt-get install docker-registry apache2-utils) or run this script as root"
 	fi
-	export DEBIAN_FRONTEND=noninteractive
-	# Keep the package's init script from starting its own instance (on
-	# :5000, with its own config): this script starts the ones it needs.
-	local policy=/usr/sbin/policy-rc.d added_policy=
-	if [[ ! -e $policy ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
-	fi
-	local candidate
-	candidate=$(apt-cache policy docker-registry 2>/dev/null | awk '/Candidate:/ {print $2}')
-	if [[ -z $candidate || $candidate == "(none)" ]]; then
-		log "apt-get update"
-		apt-get update -qq >/dev/null
-	fi
-	log "installing docker-registry apache2-utils"
-	local apt_log pkgs=(docker-registry apache2-utils)
-	apt_log=$(mktemp)
-	if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$apt_log" 2>&1; then
-		log "install failed, running apt-get update and retrying"
-		apt-get update -qq >/dev/null
-		if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$apt_log" 2>&1; then
-			tail -n 20 "$apt_log" >&2
-			[[ -n $added_policy ]] && rm -f "$policy"
-			die "apt-get install ${pkgs[*]} failed"
-		fi
-	fi
-	rm -f "$apt_log"
-	[[ -n $added_policy ]] && rm -f "$policy"
+	# apt_install keeps the package's init script from starting its own
+	# instance (on :5000, with its own config): this script starts the
+	# ones it needs.
+	apt_install docker-registry apache2-utils
 	command -v docker-registry >/dev/null 2>&1 || die "docker-registry installed but not on PATH"
 }
 
