@@ -488,10 +488,34 @@ func (d *Driver) RemoveContainer(ctx context.Context, id string) error {
 		return err
 	}
 	err = d.cli.ContainerRemove(ctx, full, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	for removalUnderWay(err) && ctx.Err() == nil {
+		// Another removal of the container is under way (a second
+		// caller's, or that of an attempt whose answer was lost): the
+		// container is going, and this call has done its work once it is
+		// gone. Ask again until the daemon says so, or says otherwise.
+		t := time.NewTimer(removalPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+			err = d.cli.ContainerRemove(ctx, full, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+	}
 	if err == nil || cerrdefs.IsNotFound(err) {
 		d.forget(full)
 	}
 	return mapErr(ctx, o, id, err)
+}
+
+// removalPoll is how often RemoveContainer asks again while another
+// removal of the container is under way.
+const removalPoll = 50 * time.Millisecond
+
+// removalUnderWay reports whether a remove was refused because another
+// removal of the container is under way: Docker answers 409 "removal of
+// container ... is already in progress".
+func removalUnderWay(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
 }
 
 // GetContainer returns the container, or nil and a nil error when no

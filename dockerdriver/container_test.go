@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
@@ -299,7 +300,9 @@ func TestStartStopRemove(t *testing.T) {
 		t.Errorf("IsContainerHealthy without HEALTHCHECK = %v, %v; want true", ok, err)
 	}
 
-	// The workload exits 0 on SIGTERM: a graceful stop.
+	// The workload exits 0 on SIGTERM once it handles the signal, which
+	// it says on its first line: before that, Go's default exits 2.
+	waitForLine(t, ctx, d, inst.ID, "workload: serving on :8080")
 	begin := time.Now()
 	if err := d.StopContainer(ctx, inst.ID, contract.StopOptions{Timeout: 10 * time.Second}); err != nil {
 		t.Fatalf("StopContainer: %v", err)
@@ -338,6 +341,41 @@ func TestStartStopRemove(t *testing.T) {
 	}
 	err = d.RemoveContainer(ctx, inst.ID)
 	wantCode(t, "second remove", err, contract.ErrContainerNotFound.Code, false)
+}
+
+// TestConcurrentRemoves: two removes of one container at once (two
+// callers, or a remove and the retry of one whose answer was lost) both
+// succeed, or the later one finds nothing to remove; Docker's "removal
+// already in progress" refusal of the second never reaches the caller.
+func TestConcurrentRemoves(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	d := newDriver(t)
+	sid := newSession(t)
+	var ids []string
+	for range 4 {
+		inst := create(t, ctx, d, smallConfig(sid))
+		start(t, ctx, d, inst.ID)
+		ids = append(ids, inst.ID)
+	}
+	errs := make([]error, 2*len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		for j := range 2 {
+			wg.Go(func() { errs[2*i+j] = d.RemoveContainer(ctx, id) })
+		}
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, contract.ErrContainerNotFound) {
+			t.Errorf("remove %d of container %s: %v; want nil or CONTAINER_NOT_FOUND", i%2, ids[i/2], err)
+		}
+	}
+	for _, id := range ids {
+		if _, err := docker.ContainerInspect(ctx, id); !cerrdefs.IsNotFound(err) {
+			t.Errorf("container %s after the removes: inspect = %v, want not found", id, err)
+		}
+	}
 }
 
 func TestStopTimeoutThenKill(t *testing.T) {
@@ -713,5 +751,24 @@ func TestWithClient(t *testing.T) {
 	}
 	if _, err := cli.Ping(ctx); err != nil {
 		t.Errorf("Close broke the caller's client: %v", err)
+	}
+}
+
+// waitForLine waits until the container's logs hold line.
+func waitForLine(t *testing.T, ctx context.Context, d *dockerdriver.Driver, id, line string) {
+	t.Helper()
+	for {
+		logs, err := d.GetContainerLogs(ctx, id, contract.LogOptions{})
+		if err != nil {
+			t.Fatalf("GetContainerLogs: %v", err)
+		}
+		if slices.Contains(strings.Split(logs, "\n"), line) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no line %q in the logs: %v", line, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -163,7 +163,12 @@
 // killed at once. A negative timeout is a CONFIGURATION error.
 //
 // RemoveContainer force-removes: a running container is killed, then
-// removed with its anonymous volumes. Named volumes stay.
+// removed with its anonymous volumes. Named volumes stay. When another
+// removal of the container is under way (a second caller's, or that of an
+// attempt whose answer was lost), Docker refuses the remove as already in
+// progress; RemoveContainer then waits, within ctx, until the container is
+// gone and succeeds, instead of failing with CONTAINER_REMOVE, which is not
+// retryable.
 //
 // # Logs
 //
