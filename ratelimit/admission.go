@@ -28,12 +28,22 @@ const (
 	// time a call may be before the adaptive limit shrinks (Gradient2's
 	// RTT tolerance).
 	latencyTolerance = 2.0
-	// createShare is the part of its caller's time left that a create
-	// may spend waiting for admission: the rest is for the work of the
-	// session it starts.
-	createShare = 0.5
-	// priorService is the service time assumed before any call finished.
-	priorService = 100 * time.Millisecond
+	// priorService is the service time of a call of engine work assumed
+	// before any finished: about what a start takes on Docker 20.10 on a
+	// 2-core host with a few calls in flight (a create takes less, a
+	// start under load more). The first samples replace it.
+	priorService = 250 * time.Millisecond
+	// priorSessionWork is the calls of engine work a create brings with
+	// it, itself included, assumed before the pool has seen sessions: a
+	// create, a start, a stop and a remove. It counts as sessionPrior
+	// creates' worth of evidence: in a burst the creates are granted
+	// first and the work they bring later, so a weak prior would read the
+	// first creates as sessions without work.
+	priorSessionWork = 4.0
+	sessionPrior     = 16.0
+	// grantDecay is how fast the counts of grants forget: their weight
+	// halves every ~180 grants.
+	grantDecay = 1.0 / 256
 )
 
 // Priorities within a pool: work that continues a session goes first.
@@ -57,7 +67,16 @@ type pool struct {
 
 	service float64 // EWMA of call durations, in seconds
 	samples int
-	base    [contract.NumOps]float64 // best recent duration per operation, in seconds
+	grants  [numPrios]float64 // decaying counts of slots granted by priority
+
+	// The pool's throughput while calls queue: the mean time between two
+	// slots handed to waiters, in seconds, over intervals samples, and
+	// when the last was handed (zero when the queue emptied since).
+	interval  float64
+	intervals int
+	best      float64 // the lowest interval of recent saturated periods, aging
+	lastGrant time.Time
+	base      [contract.NumOps]float64 // best recent duration per operation, in seconds
 
 	// the current sampling window of the adaptive limit
 	winSum       float64
@@ -65,9 +84,16 @@ type pool struct {
 	winSaturated bool
 }
 
+// waiter is a call queued for a slot. The fields after ready are written
+// under the pool's lock and read by the waiting call after ready closes.
 type waiter struct {
-	ready   chan struct{}
-	granted bool // set under the pool's lock when a slot is handed over
+	ready    chan struct{}
+	op       contract.Op
+	deadline time.Time // the caller's, zero for none
+
+	granted    bool          // a slot was handed over
+	refused    bool          // the call cannot be admitted in time
+	retryAfter time.Duration // with refused
 }
 
 func newPool(name string, limit int, adaptive bool) *pool {
@@ -98,38 +124,30 @@ func (p *pool) waitingAhead(prio int) int {
 }
 
 // acquire takes a slot for call, waiting within maxWait (zero: no bound
-// of its own; negative: not at all) and the caller's deadline. A call that, by the pool's estimate, cannot
-// be admitted in time is refused at once.
+// of its own; negative: not at all) and the caller's deadline. A call
+// that, by the pool's estimate, cannot be admitted in time is refused at
+// once, and a waiting call as soon as the estimate says so.
 func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, maxWait time.Duration) (time.Duration, error) {
 	p.mu.Lock()
 	if p.inflight < p.cap() && p.waitingAhead(prio) == 0 {
 		p.inflight++
+		p.granted(prio)
 		p.mu.Unlock()
 		return 0, nil
 	}
 	p.winSaturated = true
-	// Expected wait: the calls ahead, and this one, share the pool's
-	// slots at its recent service time.
-	est := time.Duration(float64(p.waitingAhead(prio)+1) * p.service / float64(p.cap()) * float64(time.Second))
 	now := time.Now()
-	if dl, ok := ctx.Deadline(); ok {
-		left := dl.Sub(now)
-		budget := left - time.Duration(p.opService(call.Op)*float64(time.Second))
-		if prio == prioLow {
-			budget = time.Duration(float64(left) * createShare)
-		}
-		if est > budget {
-			p.mu.Unlock()
-			// Within this deadline there is no capacity for the call: the
-			// hint says not to try again before it.
-			return 0, rejected(ctx, call, max(est, left), "the engine is saturated: no capacity within the caller's deadline")
-		}
+	w := &waiter{ready: make(chan struct{}), op: call.Op}
+	w.deadline, _ = ctx.Deadline()
+	est := p.estimate(prio, p.queues[prioHigh].Len(), p.queues[prioLow].Len(), p.slotTime())
+	if retryAfter, late := p.late(w, prio, est, now, false); late {
+		p.mu.Unlock()
+		return 0, rejected(ctx, call, retryAfter, "the engine is saturated: no capacity within the caller's deadline")
 	}
 	if maxWait < 0 {
 		p.mu.Unlock()
 		return 0, rejected(ctx, call, est, "too many calls in flight")
 	}
-	w := &waiter{ready: make(chan struct{})}
 	e := p.queues[prio].PushBack(w)
 	p.mu.Unlock()
 
@@ -142,6 +160,9 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 	var err error
 	select {
 	case <-w.ready:
+		if w.refused {
+			return 0, rejected(ctx, call, w.retryAfter, "the engine is saturated: no capacity within the caller's deadline")
+		}
 		return time.Since(now), nil
 	case <-expired:
 		err = rejected(ctx, call, est, "too many calls in flight")
@@ -149,14 +170,92 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 		err = canceled(ctx, call, "a concurrency slot")
 	}
 	p.mu.Lock()
-	if w.granted { // handed a slot as it gave up: give it back
+	switch {
+	case w.granted: // handed a slot as it gave up: give it back
 		p.mu.Unlock()
 		p.release(call.Op, 0, false)
 		return 0, err
+	case !w.refused:
+		p.queues[prio].Remove(e)
 	}
-	p.queues[prio].Remove(e)
 	p.mu.Unlock()
 	return 0, err
+}
+
+// estimate returns how long a call of prio waits for a slot with high
+// and low calls queued ahead of it, at the rate the pool has been handing
+// out slots while calls queued: a create waits for the creates ahead and
+// for the work each brings with it (start, stop, remove: calls that go
+// first), as the pool has counted it.
+func (p *pool) estimate(prio, high, low int, slot float64) time.Duration {
+	calls := float64(high + 1)
+	if prio == prioLow {
+		calls = float64(high) + float64(low+1)*p.sessionWork()
+	}
+	return time.Duration(calls * slot * float64(time.Second))
+}
+
+// sessionWork returns how many calls of engine work a create brings with
+// it, itself included, as the pool has counted them.
+func (p *pool) sessionWork() float64 {
+	return 1 + (p.grants[prioHigh]+(priorSessionWork-1)*sessionPrior)/(p.grants[prioLow]+sessionPrior)
+}
+
+// slotTime returns the time between two slots handed out, in seconds:
+// as measured while calls queued, or, until there are a few of those
+// measurements, the service time over the limit.
+func (p *pool) slotTime() float64 {
+	if p.intervals < 5 {
+		return p.service / float64(p.cap())
+	}
+	return p.interval
+}
+
+// bestSlotTime returns the shortest time between two slots the pool has
+// sustained recently (the lowest smoothed interval, aging), or slotTime
+// before it has measured any.
+func (p *pool) bestSlotTime() float64 {
+	if p.intervals < 5 {
+		return p.slotTime()
+	}
+	return p.best
+}
+
+// late reports whether w, expected to wait est from now, cannot be done
+// within its caller's deadline, and the RetryAfter to refuse it with.
+//
+// A call that continues a session is late when the wait plus its own
+// best recent time would pass the deadline. A create arriving is late
+// when the wait plus the work its session brings (its calls one after the
+// other at the pool's service time now) would pass it: the session could
+// not finish, and refusing it at once leaves the engine to those that
+// can. A create already waiting is late only once it could not even be
+// admitted in time (waiting): estimates made under load assume the load
+// lasts, while the refusals themselves end it, and a create refused that
+// would have fitted is capacity lost for good.
+func (p *pool) late(w *waiter, prio int, est time.Duration, now time.Time, waiting bool) (time.Duration, bool) {
+	if w.deadline.IsZero() {
+		return 0, false
+	}
+	left := w.deadline.Sub(now)
+	var work float64 // seconds of work after admission
+	switch {
+	case prio != prioLow:
+		work = p.opService(w.op)
+	case !waiting:
+		work = p.sessionWork() * p.service
+	}
+	// Within this deadline there is no capacity for the call: the hint
+	// says not to try again before it.
+	return max(est, left), est > left-time.Duration(work*float64(time.Second))
+}
+
+// granted counts a slot handed to a call of prio.
+func (p *pool) granted(prio int) {
+	for i := range p.grants {
+		p.grants[i] *= 1 - grantDecay
+	}
+	p.grants[prio]++
 }
 
 // opService returns the best recent service time of op, or the pool's.
@@ -180,18 +279,65 @@ func (p *pool) release(op contract.Op, d time.Duration, sample bool) {
 	}
 	for p.inflight < p.cap() {
 		var w *waiter
-		for i := range p.queues {
-			if e := p.queues[i].Front(); e != nil {
-				w = p.queues[i].Remove(e).(*waiter)
+		prio := 0
+		for ; prio < numPrios; prio++ {
+			if e := p.queues[prio].Front(); e != nil {
+				w = p.queues[prio].Remove(e).(*waiter)
 				break
 			}
 		}
 		if w == nil {
-			return
+			break
 		}
 		p.inflight++
+		p.granted(prio)
+		now := time.Now()
+		if !p.lastGrant.IsZero() {
+			dt := now.Sub(p.lastGrant).Seconds()
+			if p.intervals == 0 {
+				p.interval = dt
+			}
+			p.interval += 0.1 * (dt - p.interval)
+			p.intervals++
+			switch {
+			case p.intervals == 5 || p.interval < p.best:
+				p.best = p.interval
+			case p.intervals > 5:
+				p.best += 0.01 * (p.interval - p.best)
+			}
+		}
+		p.lastGrant = now
 		w.granted = true
 		close(w.ready)
+	}
+	if p.waitingAhead(numPrios-1) == 0 {
+		p.lastGrant = time.Time{} // the queue emptied: the next wait starts afresh
+	}
+	p.refuseLate()
+}
+
+// refuseLate refuses, at once, the waiting calls that by the estimate at
+// their place in the queue can no longer be done in time (see late),
+// rather than letting them wait out their deadlines. It runs at every
+// release, in time linear in the calls waiting.
+func (p *pool) refuseLate() {
+	now := time.Now()
+	slot := p.bestSlotTime()
+	ahead := [numPrios]int{}
+	for prio := range p.queues {
+		for e := p.queues[prio].Front(); e != nil; {
+			next := e.Next()
+			w := e.Value.(*waiter)
+			est := p.estimate(prio, ahead[prioHigh], ahead[prioLow], slot)
+			if retryAfter, late := p.late(w, prio, est, now, true); late {
+				p.queues[prio].Remove(e)
+				w.refused, w.retryAfter = true, retryAfter
+				close(w.ready)
+			} else {
+				ahead[prio]++
+			}
+			e = next
+		}
 	}
 }
 

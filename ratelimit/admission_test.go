@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,6 +165,98 @@ func TestAdaptiveLimit(t *testing.T) {
 		load(2000)
 		if high := limit(); high <= max(low, ratelimit.DefaultInitialConcurrency) {
 			t.Errorf("limit on an engine that keeps up = %d, want above %d", high, max(low, ratelimit.DefaultInitialConcurrency))
+		}
+	})
+}
+
+// TestRefusesWaitersThatBecameLate: a waiting create that, at its place
+// in the queue, can no longer be admitted before its deadline is refused
+// when the pool learns it, not when its deadline passes; one that can
+// still be admitted keeps its place, even when its session might not
+// finish in time; a waiter without a deadline keeps waiting.
+func TestRefusesWaitersThatBecameLate(t *testing.T) {
+	// The slot is held for hold while a create without a deadline and one
+	// with 60s wait. When it frees, the first create gets it, and the
+	// second would wait for the work that create brings: a start, a stop,
+	// a remove at 1s a call by the pool's counts, about 4s.
+	for _, tc := range []struct {
+		hold    time.Duration
+		refused bool
+	}{
+		{hold: 52 * time.Second, refused: false}, // 8s left: admitted
+		{hold: 57 * time.Second, refused: true},  // 3s left: refused
+	} {
+		t.Run(tc.hold.String(), func(t *testing.T) { testWaiterBecameLate(t, tc.hold, tc.refused) })
+	}
+}
+
+func testWaiterBecameLate(t *testing.T, hold time.Duration, refused bool) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			if op == contract.OpStopContainer {
+				<-release
+				return nil
+			}
+			time.Sleep(time.Second)
+			return nil
+		})
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(0))(base)
+		for range 5 { // teach the pool that a call takes 1s
+			start(context.Background(), d)
+		}
+		// A stop holds the slot: its time is its grace period, which says
+		// nothing of the engine's speed, so the pool does not learn from it.
+		go d.StopContainer(context.Background(), "busy", contract.StopOptions{})
+		synctest.Wait()
+
+		create := func(ctx context.Context) error {
+			_, err := d.CreateContainer(ctx, contract.NewContainerConfig("s", "alpine"))
+			return err
+		}
+		var first, patient, late error
+		var lateAt time.Duration
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		wg.Go(func() { first = create(context.Background()) })
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		wg.Go(func() {
+			late = create(ctx)
+			lateAt = time.Since(t0)
+		})
+		synctest.Wait()
+		wg.Go(func() { patient = create(context.Background()) })
+		synctest.Wait()
+		if lateAt != 0 {
+			t.Fatalf("the create with a deadline was refused at once (%v): nothing says it is late yet", late)
+		}
+
+		time.Sleep(hold)
+		close(release)
+		wg.Wait()
+		if first != nil || patient != nil {
+			t.Errorf("creates without a deadline: %v, %v; want both admitted", first, patient)
+		}
+		wantCreates := 3
+		if refused {
+			wantCreates = 2
+			var de *contract.DriverError
+			if !errors.As(late, &de) || de.Code != contract.CodeRateLimited || !de.Retryable {
+				t.Fatalf("late create: %v, want a retryable RATE_LIMITED", late)
+			}
+			if lateAt != hold {
+				t.Errorf("late create refused after %v, want when the slot freed, at %v", lateAt, hold)
+			}
+			if left := 60*time.Second - hold; de.RetryAfter < left {
+				t.Errorf("RetryAfter = %v, want at least the %v its caller had left", de.RetryAfter, left)
+			}
+		} else if late != nil {
+			t.Errorf("create that could still be admitted: %v, want admitted", late)
+		}
+		if got := base.Calls(contract.OpCreateContainer); got != wantCreates {
+			t.Errorf("creates reaching the driver = %d, want %d", got, wantCreates)
 		}
 	})
 }

@@ -64,15 +64,36 @@
 //     admitted before a create that waited longer, so admitted sessions
 //     finish.
 //
-// A call that finds its pool full waits, and is refused at once with
-// RATE_LIMITED when, by the pool's estimate (the calls ahead of it times
-// the pool's recent service time, over its limit), it cannot be admitted
-// in time: a call that continues a session when the wait plus its own
-// usual time would pass its caller's deadline, a create when the wait
-// would take more than half the time its caller has left, the other half
-// being for the work that follows. Its RetryAfter is then at least the
-// time its caller had left: within that deadline there is no capacity for
-// it. Without a deadline a call waits up to [WithMaxWait].
+// A call that finds its pool full waits, or is refused at once with
+// RATE_LIMITED when, by the pool's estimate, it cannot be done within its
+// caller's deadline. The estimate counts the calls ahead of it at the
+// rate the pool has been handing out slots while calls queued (before it
+// has measured that: its service time over its limit; before any call
+// finished: 250ms, about a container start on Docker 20.10 on 2 cores
+// with a few in flight). A create counts for the work it brings, as many
+// calls as the pool has seen a create followed by (before it has seen
+// sessions: four, a create, a start, a stop and a remove), since that
+// work goes before later creates. A call that continues a session is
+// refused when the wait plus its own best recent time would pass the
+// deadline; a create when the wait plus its session's calls, one after
+// the other at the pool's service time, would: a session that cannot
+// finish is refused before it costs the engine anything.
+//
+// Waiting calls are looked at again whenever a slot frees, and refused
+// as soon as they can no longer be done in time, instead of waiting out
+// their deadlines. A waiting create is refused only once it could not be
+// admitted before its deadline even at the best rate the pool has
+// sustained recently: estimates made under load assume that the load
+// lasts, while the refusals themselves end it, and a create refused that
+// would have fitted is capacity lost. A refused call's RetryAfter is at
+// least the time its caller had left: within that deadline there is no
+// capacity for it. Without a deadline a call waits up to [WithMaxWait].
+//
+// How this measures on the real daemon is in the load module's table (a
+// burst of 150 sessions with 12s each: the refused fail within a few
+// seconds rather than after their 12s); the refusals before any call
+// finished rest on the 250ms prior, so on an engine much slower or
+// faster than that the first refusals of a burst come later or early.
 //
 // The adaptive limit follows Netflix's Gradient2: after each window of as
 // many calls as the limit, it moves a fifth of the way toward limit ×
