@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -316,3 +317,14 @@ func (t *tarReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Seek seeks the stream when it is an io.Seeker, so that the layers inside
+// can read it again too; otherwise it fails, and they know they cannot.
+func (t *tarReader) Seek(offset int64, whence int) (int64, error) {
+	if s, ok := t.r.(io.Seeker); ok {
+		return s.Seek(offset, whence)
+	}
+	return 0, errNoSeek
+}
+
+var errNoSeek = errors.New("the tar stream is not an io.Seeker")
