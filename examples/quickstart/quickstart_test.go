@@ -101,7 +101,7 @@ func TestQuickstartTraceInJaeger(t *testing.T) {
 
 	// The output: every step succeeded, in order.
 	steps := []string{"create network", "create volume", "create container", "start", "wait healthy",
-		"logs", "health check", "stop", "remove container", "remove volume", "remove network"}
+		"logs", "exec", "copy in", "copy out", "health check", "stop", "remove container", "remove volume", "remove network"}
 	checkTimeline(t, out.String(), steps)
 	if s := out.String(); !strings.Contains(s, "workload: serving on :8080") {
 		t.Errorf("output does not show the container's log line %q", "workload: serving on :8080")
@@ -173,7 +173,7 @@ func TestQuickstartCleansUp(t *testing.T) {
 			cancelAt: "stop",
 			wantErr:  context.Canceled,
 			wantSteps: []string{"create network", "create volume", "create container", "start", "wait healthy",
-				"logs", "health check", "stop", "cleanup: container", "cleanup: volume", "cleanup: network"},
+				"logs", "exec", "copy in", "copy out", "health check", "stop", "cleanup: container", "cleanup: volume", "cleanup: network"},
 		},
 		{
 			// The driver refuses labels in its own namespace: the create
