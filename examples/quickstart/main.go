@@ -8,7 +8,9 @@
 // contract.NewContainerConfig (read-only root filesystem, no new
 // privileges, non-root user, every capability dropped, bounded resources),
 // the volume mounted at /data and attached to the network, starts it, waits
-// until it is healthy, reads its logs, checks the driver's health, stops the
+// until it is healthy, reads its logs, runs "/workload whoami" in it
+// (contract.Executor), copies a file into the volume and reads it back
+// (contract.FileCopier), checks the driver's health, stops the
 // container gracefully and removes the container, the volume and the
 // network. Whatever happens (an error, Ctrl-C), everything the session
 // created is removed before the program exits.
