@@ -193,7 +193,9 @@
 // process is not killed, which the API cannot do. A lost connection at
 // any step is NETWORK, an outcome the retry layer does not repeat.
 //
-// CopyToContainer sends the tar stream to the archive endpoint (PUT
+// CopyToContainer checks that dir is a directory of the container (HEAD
+// /containers/{id}/archive; Podman would make a missing one), then sends
+// the tar stream to the archive endpoint (PUT
 // /containers/{id}/archive) through a pipe: the stream is read only while
 // the call runs, at most the copy limit (beyond it: RESOURCE_LIMIT, and
 // what the engine extracted before stays), and the call returns once the

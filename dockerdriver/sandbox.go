@@ -222,6 +222,15 @@ func (d *Driver) CopyToContainer(ctx context.Context, id, dir string, tarStream 
 	if err != nil {
 		return err
 	}
+	// Podman would make a missing destination: the contract wants one that
+	// exists, on every engine.
+	st, err := d.cli.ContainerStatPath(ctx, full, dir)
+	if err != nil {
+		return mapCopyErr(ctx, o, id, err)
+	}
+	if !st.Mode.IsDir() {
+		return newErr(o, contract.CodeFileSystem, id, "the destination is not a directory in the container", nil)
+	}
 	// The stream passes a pipe, so that it is read only while this call
 	// runs (the HTTP transport may still read a request body after the
 	// response came) and no further than the limit.
