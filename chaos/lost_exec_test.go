@@ -49,27 +49,16 @@ func TestChaosLostExecAnswer(t *testing.T) {
 			if !ok {
 				t.Fatalf("the wrapped driver %T lost contract.Executor", lr.d)
 			}
-			sid := newSession(t)
-			t.Cleanup(func() { lr.cleanupSession(sid) }) // before newSession's leak check
-			inst, err := lr.d.CreateContainer(ctx, smallConfig(sid))
-			if err != nil {
-				t.Fatalf("CreateContainer: %v", err)
-			}
-			if err := lr.d.StartContainer(ctx, inst.ID); err != nil {
-				t.Fatalf("StartContainer: %v", err)
-			}
-			if err := waitLogLine(ctx, inst.ID, servingLine); err != nil {
-				t.Fatalf("waiting for the workload to serve: %v", err)
-			}
+			id := lr.serving(t, ctx)
 			opts := contract.ExecOptions{Command: []string{"/workload", "append", runsFile, "ran"}, Idempotent: c.idempotent}
 			call := lr.do(isExecStart, hopFault{hold: c.loss.hold}, func() error {
-				_, err := e.ExecContainer(ctx, inst.ID, opts)
+				_, err := e.ExecContainer(ctx, id, opts)
 				return err
 			})
 			if call.faulted != 1 {
 				t.Fatalf("the fault applied to %d requests, want 1", call.faulted)
 			}
-			runs := countRuns(t, ctx, e, inst.ID)
+			runs := countRuns(t, ctx, e, id)
 			if c.idempotent {
 				if call.err != nil || call.reached != 2 || runs != 2 {
 					t.Errorf("an idempotent exec through a lost answer: %s; the command ran %d time(s); want success, run again once", call, runs)

@@ -198,35 +198,30 @@ var statsTests = []test{
 	}},
 }
 
-// executor returns the driver as a contract.Executor, or skips the subtest.
+// optional returns the driver as the optional interface T, named name in
+// package contract, or skips the subtest when it is not one.
+func optional[T any](h *harness, name string) T {
+	h.Helper()
+	x, ok := h.d.(T)
+	if !ok {
+		h.Skipf("%T does not implement contract.%s", h.d, name)
+	}
+	return x
+}
+
 func (h *harness) executor() contract.Executor {
 	h.Helper()
-	e, ok := h.d.(contract.Executor)
-	if !ok {
-		h.Skipf("%T does not implement contract.Executor", h.d)
-	}
-	return e
+	return optional[contract.Executor](h, "Executor")
 }
 
-// copier returns the driver as a contract.FileCopier, or skips the subtest.
 func (h *harness) copier() contract.FileCopier {
 	h.Helper()
-	c, ok := h.d.(contract.FileCopier)
-	if !ok {
-		h.Skipf("%T does not implement contract.FileCopier", h.d)
-	}
-	return c
+	return optional[contract.FileCopier](h, "FileCopier")
 }
 
-// statsReader returns the driver as a contract.StatsReader, or skips the
-// subtest.
 func (h *harness) statsReader() contract.StatsReader {
 	h.Helper()
-	s, ok := h.d.(contract.StatsReader)
-	if !ok {
-		h.Skipf("%T does not implement contract.StatsReader", h.d)
-	}
-	return s
+	return optional[contract.StatsReader](h, "StatsReader")
 }
 
 // workload returns the command that runs the workload program's

@@ -547,7 +547,9 @@ func checkEvents(t *testing.T, ev daemonEvents, labelKey, labelValue string) {
 				t.Errorf("%s events %q lack %q", c.what, got, want)
 			}
 		}
-		if ev.containerID != "" && !slices.Equal(c.usedBy, []string{ev.containerID}) {
+		// A copy through the archive endpoints mounts the volume again:
+		// the same container, more than once.
+		if ev.containerID != "" && !slices.Equal(slices.Compact(slices.Sorted(slices.Values(c.usedBy))), []string{ev.containerID}) {
 			t.Errorf("%s used by containers %q, want only %s", c.what, c.usedBy, ev.containerID)
 		}
 	}
