@@ -55,15 +55,15 @@
 //
 //   - reads (GetContainer, ListContainers, GetContainerLogs,
 //     IsContainerHealthy, StreamContainerLogs, ContainerStats) to the
-//     read pool,
-//     [WithReadConcurrency] (default: no cap), so a status read under a
-//     burst of creates waits for nothing but other reads;
+//     read pool, [WithReadConcurrency] (default: no cap), so a status
+//     read under a burst of creates waits for nothing but other reads;
 //   - engine work to the work pool, fixed by [WithMaxConcurrent] or
 //     adaptive with [WithAdaptiveConcurrency] (default: no cap). Within
 //     it, calls that continue a session that holds a resource (start,
-//     stop, remove, exec, copies) go before new work (creates): a waiting stop is
-//     admitted before a create that waited longer, so admitted sessions
-//     finish.
+//     stop, remove, exec, copies) go before new work (creates): a
+//     waiting stop is admitted before a create that waited longer, so
+//     admitted sessions finish. An exec holds its slot while its
+//     command runs, and a copy while its stream is sent.
 //
 // A call that finds its pool full waits, and is refused at once with
 // RATE_LIMITED when, by the pool's estimate (the calls ahead of it times
