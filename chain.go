@@ -17,7 +17,8 @@ import (
 // With no options every layer runs with safe production defaults; the
 // options tune each layer or remove it. The package documentation gives
 // the reasons for the order. The driver Wrap returns keeps the optional
-// interfaces of base (contract.LogStreamer), and its HealthCheck reports
+// interfaces of base (contract.LogStreamer, contract.Executor,
+// contract.FileCopier, contract.StatsReader), and its HealthCheck reports
 // the circuits that are not closed.
 //
 // Wrap(base, opts...) is New(opts...)(base).

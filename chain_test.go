@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-		return resilient.Wrap(memdriver.New())
+		return resilient.Wrap(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	})
 }
 

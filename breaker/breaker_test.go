@@ -485,7 +485,7 @@ func TestCircuitsListsEveryOperation(t *testing.T) {
 		}
 	}
 	var want []contract.Op
-	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
+	for _, op := range contract.AllOps() {
 		if op != contract.OpHealthCheck {
 			want = append(want, op)
 		}

@@ -15,7 +15,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(*testing.T) contract.ContainerDriver {
-		return breaker.New()(memdriver.New())
+		return breaker.New()(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	})
 }
 

@@ -273,6 +273,25 @@ func (lr *lostRig) oneShot(t *testing.T, ctx context.Context, ranBefore bool) (i
 // longer running.
 func (lr *lostRig) stopThrough(t *testing.T, ctx context.Context, fault hopFault) (lostCall, *container.State) {
 	t.Helper()
+	id := lr.serving(t, ctx)
+	c := lr.do(isContainerAction(id, "stop", "kill"), fault, func() error {
+		return lr.d.StopContainer(ctx, id, contract.StopOptions{Timeout: 2 * time.Second})
+	})
+	got, err := docker.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatalf("inspecting the container: %v", err)
+	}
+	if got.State == nil || got.State.Running || got.State.Status != container.StateExited {
+		t.Errorf("after the stop the daemon reports the container as %+v; want exited", got.State)
+		return c, &container.State{}
+	}
+	return c, got.State
+}
+
+// serving starts a long-lived container in a session of its own (removed
+// as oneShot's is), waits until it serves, and returns its ID.
+func (lr *lostRig) serving(t *testing.T, ctx context.Context) string {
+	t.Helper()
 	sid := newSession(t)
 	t.Cleanup(func() { lr.cleanupSession(sid) }) // before newSession's leak check
 	inst, err := lr.d.CreateContainer(ctx, smallConfig(sid))
@@ -285,18 +304,7 @@ func (lr *lostRig) stopThrough(t *testing.T, ctx context.Context, fault hopFault
 	if err := waitLogLine(ctx, inst.ID, servingLine); err != nil {
 		t.Fatalf("waiting for the workload to serve: %v", err)
 	}
-	c := lr.do(isContainerAction(inst.ID, "stop", "kill"), fault, func() error {
-		return lr.d.StopContainer(ctx, inst.ID, contract.StopOptions{Timeout: 2 * time.Second})
-	})
-	got, err := docker.ContainerInspect(ctx, inst.ID)
-	if err != nil {
-		t.Fatalf("inspecting the container: %v", err)
-	}
-	if got.State == nil || got.State.Running || got.State.Status != container.StateExited {
-		t.Errorf("after the stop the daemon reports the container as %+v; want exited", got.State)
-		return c, &container.State{}
-	}
-	return c, got.State
+	return inst.ID
 }
 
 // checkRuns fails the test unless the one-shot container id, which had run

@@ -20,7 +20,12 @@
 //     milliseconds beyond the range of time.Duration is read as the
 //     longest duration of its sign, never wrapped around.
 //   - Optional capabilities are optional interfaces, found with a type
-//     assertion: [LogStreamer] follows a container's output.
+//     assertion: [LogStreamer] follows a container's output; the sandbox
+//     operations [Executor] (run a command), [FileCopier] (tar streams in
+//     and out) and [StatsReader] (memory, pids, CPU time, OOM kills) have
+//     their own operations in the table of operations ([Op.Info]), with
+//     their retry rules, and their options are checked by
+//     [ValidateExecOptions] and [ValidateContainerPath].
 //   - One error type, [*DriverError], carries the whole error hierarchy; a
 //     sentinel per code (ErrContainerNotFound, ...) matches with errors.Is.
 //   - Memory, disk and pids are integers (MB and a count).

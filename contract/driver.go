@@ -85,6 +85,14 @@ const (
 	OpRemoveNetwork      Op = "RemoveNetwork"
 	// OpStreamContainerLogs is the operation of [LogStreamer].
 	OpStreamContainerLogs Op = "StreamContainerLogs"
+	// OpExecContainer is the operation of [Executor].
+	OpExecContainer Op = "ExecContainer"
+	// OpCopyToContainer and OpCopyFromContainer are the operations of
+	// [FileCopier].
+	OpCopyToContainer   Op = "CopyToContainer"
+	OpCopyFromContainer Op = "CopyFromContainer"
+	// OpContainerStats is the operation of [StatsReader].
+	OpContainerStats Op = "ContainerStats"
 )
 
 var ops = []Op{
@@ -95,16 +103,20 @@ var ops = []Op{
 }
 
 // Ops returns the operations of [ContainerDriver] in interface order. The
-// slice is a fresh copy. It does not include the optional
-// [OpStreamContainerLogs].
+// slice is a fresh copy. It does not include the operations of the
+// optional interfaces ([OpStreamContainerLogs], [OpExecContainer],
+// [OpCopyToContainer], [OpCopyFromContainer], [OpContainerStats]); [AllOps]
+// does.
 func Ops() []Op { return append([]Op(nil), ops...) }
 
 // NumOps is the number of operations [Op.Index] knows: the operations of
-// [ContainerDriver] and [OpStreamContainerLogs].
-const NumOps = 14
+// [ContainerDriver] and those of the optional interfaces.
+const NumOps = 18
 
 // Index returns a dense index in [0, NumOps) for the operations of this
-// package, in the order of [Ops] with OpStreamContainerLogs last, or -1 for
+// package, in the order of [AllOps]: that of [Ops], then
+// OpStreamContainerLogs, OpExecContainer, OpCopyToContainer,
+// OpCopyFromContainer and OpContainerStats; or -1 for
 // any other value. Middleware uses it to keep per-operation state in arrays:
 // a switch is several times faster than a map lookup on the path of every
 // call.
@@ -138,6 +150,14 @@ func (o Op) Index() int {
 		return 12
 	case OpStreamContainerLogs:
 		return 13
+	case OpExecContainer:
+		return 14
+	case OpCopyToContainer:
+		return 15
+	case OpCopyFromContainer:
+		return 16
+	case OpContainerStats:
+		return 17
 	}
 	return -1
 }

@@ -224,6 +224,10 @@ func TestOpInfo(t *testing.T) {
 		contract.OpCreateNetwork:       {n, create, contract.RecoverByKey, contract.ClassCreate, "", contract.CodeNetworkCreation},
 		contract.OpRemoveNetwork:       {n, remove, contract.RecoverNotFoundIsDone, contract.ClassContinue, contract.CodeNetworkNotFound, contract.CodeNetworkRemove},
 		contract.OpStreamContainerLogs: {c, read, contract.RecoverRepeat, contract.ClassRead, cnf, health},
+		contract.OpExecContainer:       {c, change, contract.RecoverIfIdempotent, contract.ClassContinue, cnf, contract.CodeContainerStart},
+		contract.OpCopyToContainer:     {c, change, contract.RecoverRepeat, contract.ClassContinue, cnf, contract.CodeFileSystem},
+		contract.OpCopyFromContainer:   {c, read, contract.RecoverRepeat, contract.ClassContinue, cnf, contract.CodeFileSystem},
+		contract.OpContainerStats:      {c, read, contract.RecoverRepeat, contract.ClassRead, cnf, health},
 	}
 	if len(want) != contract.NumOps {
 		t.Fatalf("the test knows %d ops, the contract %d", len(want), contract.NumOps)
@@ -255,7 +259,8 @@ func TestOpInfo(t *testing.T) {
 
 func TestOpIndex(t *testing.T) {
 	seen := map[int]contract.Op{}
-	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs) {
+	for _, op := range append(contract.Ops(), contract.OpStreamContainerLogs,
+		contract.OpExecContainer, contract.OpCopyToContainer, contract.OpCopyFromContainer, contract.OpContainerStats) {
 		i := op.Index()
 		if i < 0 || i >= contract.NumOps {
 			t.Errorf("%s.Index() = %d, want in [0, %d)", op, i, contract.NumOps)

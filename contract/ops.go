@@ -65,6 +65,12 @@ const (
 	// RecoverNever: never repeat. HealthCheck reports the engine's state
 	// now.
 	RecoverNever
+	// RecoverIfIdempotent: repeat only when the caller marked the call
+	// safe to repeat (ExecOptions.Idempotent); otherwise an attempt whose
+	// outcome is unknown ends the call with its error. ExecContainer: a
+	// command that ran and whose answer was lost (a payment, a git push)
+	// must not run twice unless the caller says it may.
+	RecoverIfIdempotent
 )
 
 // Class is how protective layers treat an operation under load.
@@ -77,8 +83,8 @@ const (
 	// engine work.
 	ClassRead Class = iota
 	// ClassContinue: engine work on a resource that exists (start, stop,
-	// remove), which continues or ends a session already admitted. It goes
-	// before new work.
+	// remove, exec, copies), which continues or ends a session already
+	// admitted. It goes before new work.
 	ClassContinue
 	// ClassCreate: new work (creates). It is admitted last and refused
 	// first when the engine is saturated.
@@ -122,6 +128,10 @@ var opTable = [NumOps]OpInfo{
 	{OpCreateNetwork, ResourceNetwork, EffectCreate, RecoverByKey, ClassCreate, "", CodeNetworkCreation},
 	{OpRemoveNetwork, ResourceNetwork, EffectRemove, RecoverNotFoundIsDone, ClassContinue, CodeNetworkNotFound, CodeNetworkRemove},
 	{OpStreamContainerLogs, ResourceContainer, EffectRead, RecoverRepeat, ClassRead, CodeContainerNotFound, CodeDriverHealth},
+	{OpExecContainer, ResourceContainer, EffectChange, RecoverIfIdempotent, ClassContinue, CodeContainerNotFound, CodeContainerStart},
+	{OpCopyToContainer, ResourceContainer, EffectChange, RecoverRepeat, ClassContinue, CodeContainerNotFound, CodeFileSystem},
+	{OpCopyFromContainer, ResourceContainer, EffectRead, RecoverRepeat, ClassContinue, CodeContainerNotFound, CodeFileSystem},
+	{OpContainerStats, ResourceContainer, EffectRead, RecoverRepeat, ClassRead, CodeContainerNotFound, CodeDriverHealth},
 }
 
 // AllOps returns every operation of the table in [Op.Index] order: those
@@ -154,6 +164,15 @@ func AllOps() []Op {
 //	CreateNetwork        network    create  repeat with the same key
 //	RemoveNetwork        network    remove  repeat; not found is done     NETWORK_NOT_FOUND
 //	StreamContainerLogs  container  read    repeat                        CONTAINER_NOT_FOUND
+//	ExecContainer        container  change  only if marked idempotent     CONTAINER_NOT_FOUND
+//	CopyToContainer      container  change  repeat (same tar, same place) CONTAINER_NOT_FOUND
+//	CopyFromContainer    container  read    repeat                        CONTAINER_NOT_FOUND
+//	ContainerStats       container  read    repeat                        CONTAINER_NOT_FOUND
+//
+// ExecContainer fails with CONTAINER_START when the engine cannot run the
+// command; the copies with FILE_SYSTEM. Exec and the copies are engine
+// work that continues a session (ClassContinue); ContainerStats is a
+// cheap read (ClassRead).
 func (o Op) Info() OpInfo {
 	if i := o.Index(); i >= 0 {
 		return opTable[i]
@@ -163,6 +182,10 @@ func (o Op) Info() OpInfo {
 
 // Idempotent reports whether calling the operation twice has the same
 // effect as calling it once, so that it may be repeated without further
-// care: the reads. Creates, removes, start and stop need the care their
-// [Recovery] describes.
-func (o Op) Idempotent() bool { return o.Info().Effect == EffectRead }
+// care: the reads, and CopyToContainer (the same tar to the same place
+// gives the same files). Creates, removes, start, stop and exec need the
+// care their [Recovery] describes.
+func (o Op) Idempotent() bool {
+	info := o.Info()
+	return info.Effect == EffectRead || info.Recovery == RecoverRepeat
+}

@@ -140,18 +140,7 @@ func checkContainerConfig(is *issues, cfg ContainerConfig) {
 	if cfg.Command != nil && len(cfg.Command) == 0 {
 		is.add("command", "must not be empty when set; leave it nil for the image's command")
 	}
-	for _, k := range sortedKeys(cfg.Env) {
-		p := join("env", k)
-		switch {
-		case k == "":
-			is.add(p, "variable name must not be empty")
-		case strings.ContainsAny(k, "=\x00"):
-			is.add(p, "variable name must not contain '=' or NUL")
-		}
-		if strings.IndexByte(cfg.Env[k], 0) >= 0 {
-			is.add(p, "value must not contain NUL")
-		}
-	}
+	checkEnv(is, "env", cfg.Env)
 	checkLabels(is, "labels", cfg.Labels)
 	checkResources(is, "resources", cfg.Resources)
 	for i, m := range cfg.Volumes {
@@ -161,6 +150,23 @@ func checkContainerConfig(is *issues, cfg ContainerConfig) {
 		is.add("network", "must be a network name of [a-zA-Z0-9_.-] starting with a letter or digit")
 	}
 	checkSecurity(is, "security", cfg.Security)
+}
+
+// checkEnv checks environment variables: names not empty and without '='
+// or NUL, values without NUL.
+func checkEnv(is *issues, at string, env map[string]string) {
+	for _, k := range sortedKeys(env) {
+		p := join(at, k)
+		switch {
+		case k == "":
+			is.add(p, "variable name must not be empty")
+		case strings.ContainsAny(k, "=\x00"):
+			is.add(p, "variable name must not contain '=' or NUL")
+		}
+		if strings.IndexByte(env[k], 0) >= 0 {
+			is.add(p, "value must not contain NUL")
+		}
+	}
 }
 
 func checkMount(is *issues, p string, m VolumeMount) {

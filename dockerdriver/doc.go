@@ -1,7 +1,9 @@
 // Package dockerdriver is a [contract.ContainerDriver] backed by a Docker
 // daemon through github.com/docker/docker/client. It negotiates the API
 // version and works with any daemon from API 1.41 (Docker 20.10, Debian's
-// docker.io) up. It also implements [contract.LogStreamer].
+// docker.io) up. It also implements [contract.LogStreamer] and the sandbox
+// operations [contract.Executor], [contract.FileCopier] and
+// [contract.StatsReader] (see Sandbox).
 //
 //	d, err := dockerdriver.New() // DOCKER_HOST, else the default socket
 //	if err != nil { ... }
@@ -23,6 +25,7 @@
 //   - [WithRegistryAuth]: none; credentials per registry.
 //   - [WithDiskPolicy]: [DiskEnforce].
 //   - [WithLogLimit]: 4 MiB.
+//   - [WithCopyLimit]: contract.DefaultCopyLimit, 256 MiB.
 //   - [WithDefaultStopTimeout]: 10s.
 //   - [WithClock]: time.Now.
 //
@@ -179,6 +182,41 @@
 // "[log truncated: output exceeds the limit of N bytes; ...]".
 // StreamContainerLogs always follows, has no limit, and ends the daemon
 // request when closed; it starts no goroutine.
+//
+// # Sandbox
+//
+// ExecContainer inspects the container (CONTAINER_NOT_FOUND when it is not
+// the driver's; CONTAINER_START, not retryable, when it does not run),
+// creates an exec instance with the user of the container's config (so a
+// command runs as the container does, 65534:65534 with the contract's
+// defaults), no terminal, the options' env (sorted) and working
+// directory, attaches to it, writes Stdin and closes it, reads stdout and
+// stderr apart through the demultiplexer of the logs, each at most
+// ExecOptions.OutputLimit (beyond it: RESOURCE_LIMIT, and the connection
+// is closed), and reads the exit code from the exec's inspect. When
+// ExecOptions.Timeout passes first the call fails with TIMEOUT; the
+// process is not killed, which the API cannot do. A lost connection at
+// any step is NETWORK, an outcome the retry layer does not repeat.
+//
+// CopyToContainer checks that dir is a directory of the container (HEAD
+// /containers/{id}/archive; Podman would make a missing one), then sends
+// the tar stream to the archive endpoint (PUT
+// /containers/{id}/archive) through a pipe: the stream is read only while
+// the call runs, at most the copy limit (beyond it: RESOURCE_LIMIT, and
+// what the engine extracted before stays), and the call returns once the
+// stream's current Read has. CopyFromContainer returns the archive
+// endpoint's tar stream, which fails with RESOURCE_LIMIT past the copy
+// limit. A missing path is FILE_SYSTEM. Docker writes only to the
+// container's writable layer and its volumes and binds: with a read-only
+// root, copy into a volume; a tmpfs (such as /tmp) is not reached by the
+// archive endpoints on Docker (the files would land under it, unseen).
+//
+// ContainerStats reads the container's state (OOMKilled, and whether it
+// runs) and, for a running container, the engine's one-shot stats:
+// MemoryBytes is the usage less the inactive page cache, as "docker
+// stats" shows it, PIDs the pids cgroup's count, CPUTime the cgroup's
+// total CPU usage; MemoryLimitBytes is the limit of the container's
+// config. A container that does not run reports no use.
 //
 // # Errors
 //

@@ -24,7 +24,8 @@ const version = "0.1.0"
 const cacheLimit = 4096
 
 // Driver is a [contract.ContainerDriver] backed by a Docker daemon. It also
-// implements [contract.LogStreamer]. Its methods are safe for concurrent
+// implements [contract.LogStreamer] and the sandbox operations
+// [contract.Executor], [contract.FileCopier] and [contract.StatsReader]. Its methods are safe for concurrent
 // use. Make one with [New] and release it with [Driver.Close].
 type Driver struct {
 	cli       *client.Client

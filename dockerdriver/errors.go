@@ -33,6 +33,10 @@ var (
 	opRemoveVolume  = contract.OpRemoveVolume.Info()
 	opCreateNetwork = contract.OpCreateNetwork.Info()
 	opRemoveNetwork = contract.OpRemoveNetwork.Info()
+	opExec          = contract.OpExecContainer.Info()
+	opCopyTo        = contract.OpCopyToContainer.Info()
+	opCopyFrom      = contract.OpCopyFromContainer.Info()
+	opStats         = contract.OpContainerStats.Info()
 	opReap          = contract.OpInfo{Op: "Reap", Resource: contract.ResourceEngine, Failure: contract.CodeDriverHealth}
 	opReapContainer = reapOf(opRemove)
 	opReapVolume    = reapOf(opRemoveVolume)

@@ -154,7 +154,8 @@ const maxSystemMessage = 64 << 10
 // of stdout and stderr in order. A daemon error frame becomes an error.
 type demuxReader struct {
 	r      io.Reader
-	left   int // payload bytes left in the current frame
+	left   int  // payload bytes left in the current frame
+	stream byte // the current frame's stream type: what the last Read returned is of it
 	header [8]byte
 }
 
@@ -169,7 +170,7 @@ func (m *demuxReader) Read(p []byte) (int, error) {
 		size := int(binary.BigEndian.Uint32(m.header[4:]))
 		switch m.header[0] {
 		case streamStdin, streamStdout, streamStderr:
-			m.left = size
+			m.left, m.stream = size, m.header[0]
 		case streamSystem:
 			msg := make([]byte, min(size, maxSystemMessage))
 			n, _ := io.ReadFull(m.r, msg)

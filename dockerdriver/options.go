@@ -76,6 +76,7 @@ type config struct {
 	diskPolicy    DiskPolicy
 	auths         []registry.AuthConfig
 	logLimit      int64
+	copyLimit     int64
 	stopTimeout   time.Duration
 	now           func() time.Time
 	maxConcurrent int
@@ -87,6 +88,7 @@ func newConfig(opts []Option) (config, error) {
 		pullPolicy:    PullIfMissing,
 		diskPolicy:    DiskEnforce,
 		logLimit:      DefaultLogLimit,
+		copyLimit:     contract.DefaultCopyLimit,
 		stopTimeout:   DefaultStopTimeout,
 		now:           time.Now,
 		maxConcurrent: 8,
@@ -115,6 +117,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.logLimit < 1 {
 		bad("logLimit", "must be at least 1 byte")
+	}
+	if c.copyLimit < 1 {
+		bad("copyLimit", "must be at least 1 byte")
 	}
 	if c.stopTimeout < 0 {
 		bad("stopTimeout", "must not be negative")
@@ -190,6 +195,14 @@ func WithRegistryAuth(auth registry.AuthConfig) Option {
 // a line that says so; see the package documentation.
 func WithLogLimit(n int64) Option {
 	return optionFunc(func(c *config) { c.logLimit = n })
+}
+
+// WithCopyLimit caps the bytes of one tar stream that CopyToContainer sends
+// or CopyFromContainer returns at n (default contract.DefaultCopyLimit,
+// 256 MiB). A longer stream fails with RESOURCE_LIMIT; see the package
+// documentation.
+func WithCopyLimit(n int64) Option {
+	return optionFunc(func(c *config) { c.copyLimit = n })
 }
 
 // WithDefaultStopTimeout sets the grace period StopContainer gives a

@@ -51,6 +51,16 @@
 //     the stream delivers output and ends when the container stops, and
 //     unblocks on Close and on cancellation. The subtests are skipped for
 //     other drivers.
+//   - The sandbox operations, each when the driver implements its
+//     interface (skipped otherwise): ExecContainer (exit code, stdout and
+//     stderr apart, stdin, the output cap as RESOURCE_LIMIT, invalid
+//     options, a container that does not run as CONTAINER_START that is
+//     not retryable, not found, cancelled), Copy (a tar copied into a
+//     volume mounted at /data and read back, by file and by directory;
+//     repeated; missing paths as FILE_SYSTEM; invalid paths; not found;
+//     cancelled) and ContainerStats (processes and memory of a running
+//     container, the memory limit, no use once stopped, not found,
+//     cancelled).
 //
 // What the suite asserts also holds for a real engine: it waits for states
 // an engine reaches asynchronously (output to appear, health checks to
@@ -73,6 +83,8 @@
 //     least one line when started and run until stopped. memdriver accepts
 //     any valid reference.
 //   - [WithCommand]: the containers' command; default the image's own.
+//   - [WithExecProgram]: the program the exec subtests run; default
+//     [DefaultExecProgram] ("/workload"). [WorkloadExec] emulates it.
 //   - [WithTimeout]: a watchdog per subtest; default [DefaultTimeout] (2
 //     minutes). A subtest that takes longer fails and its context is
 //     cancelled; one that still does not return a minute later panics the

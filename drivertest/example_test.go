@@ -15,7 +15,7 @@ func ExampleRun() {
 	// In a _test.go file of a driver package:
 	_ = func(t *testing.T) {
 		drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-			return memdriver.New()
+			return memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec))
 		}, drivertest.WithTimeout(time.Minute))
 	}
 }

@@ -46,17 +46,18 @@ func (f Fault) applies(n int) bool {
 // of each op reach it. Use it to test policies (retry, circuit breaking,
 // timeouts) against a driver that fails exactly as told.
 //
-// Faulty implements contract.ContainerDriver and contract.LogStreamer with
-// [middleware.Intercept], like the policies it tests: every method counts
-// the call under its contract.Op, applies the rules of that op (see
-// [Faulty.Inject]) and calls the wrapped driver. Name and Version are those
-// of the wrapped driver and are not counted. When the wrapped driver does
-// not implement contract.LogStreamer, StreamContainerLogs fails with a
-// CONFIGURATION error saying so.
+// Faulty implements contract.ContainerDriver and every optional interface
+// of the contract (contract.LogStreamer, contract.Executor,
+// contract.FileCopier, contract.StatsReader) with [middleware.Intercept],
+// like the policies it tests: every method counts the call under its
+// contract.Op, applies the rules of that op (see [Faulty.Inject]) and calls
+// the wrapped driver. Name and Version are those of the wrapped driver and
+// are not counted. A method of an optional interface that the wrapped
+// driver does not implement fails with a CONFIGURATION error saying so.
 type Faulty struct {
 	// d through f.intercept; embedded, its methods, which the adapter
 	// writes once for every operation, are Faulty's.
-	streamingDriver
+	fullDriver
 
 	d contract.ContainerDriver
 
@@ -65,26 +66,28 @@ type Faulty struct {
 	calls opCounts
 }
 
-// streamingDriver is what middleware.Intercept makes of a driver that
-// implements contract.LogStreamer.
-type streamingDriver interface {
+// fullDriver is what middleware.Intercept makes of a driver that
+// implements every optional interface.
+type fullDriver interface {
 	contract.ContainerDriver
 	contract.LogStreamer
+	contract.Executor
+	contract.FileCopier
+	contract.StatsReader
 }
 
 var (
 	_ contract.ContainerDriver = (*Faulty)(nil)
 	_ contract.LogStreamer     = (*Faulty)(nil)
+	_ contract.Executor        = (*Faulty)(nil)
+	_ contract.FileCopier      = (*Faulty)(nil)
+	_ contract.StatsReader     = (*Faulty)(nil)
 )
 
 // NewFaulty wraps d. Until faults are injected, every call passes through.
 func NewFaulty(d contract.ContainerDriver) *Faulty {
 	f := &Faulty{d: d}
-	next := d
-	if _, ok := d.(contract.LogStreamer); !ok {
-		next = noStreams{d}
-	}
-	f.streamingDriver = middleware.Intercept(f.intercept)(next).(streamingDriver)
+	f.fullDriver = middleware.Intercept(f.intercept)(lacking{d}).(fullDriver)
 	return f
 }
 
@@ -172,8 +175,8 @@ func (f *Faulty) begin(op contract.Op) plan {
 
 // intercept is the one place where rules apply, for every operation. On a
 // lost response (After) the adapter returns the method's zero results, and
-// closes a stream; a health report, which it returns beside an error, is
-// cleared here.
+// closes a stream (of logs or of a copy); a health report, which it returns
+// beside an error, is cleared here.
 func (f *Faulty) intercept(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
 	p := f.begin(call.Op)
 	if err := wait(ctx, call.Op, call.ID, p.latency); err != nil {
@@ -188,6 +191,9 @@ func (f *Faulty) intercept(ctx context.Context, call *middleware.Call, next midd
 	}
 	if call.Health != nil {
 		*call.Health = contract.DriverHealth{}
+	}
+	if call.ExecResult != nil {
+		*call.ExecResult = contract.ExecResult{}
 	}
 	return p.err
 }
@@ -209,12 +215,47 @@ func wait(ctx context.Context, op contract.Op, id string, d time.Duration) error
 	}
 }
 
-// noStreams is a driver that does not follow logs, given the
-// StreamContainerLogs that Faulty documents for it, so that such calls are
-// counted and faulted like any other.
-type noStreams struct{ contract.ContainerDriver }
+// lacking gives a driver the methods of the optional interfaces it does
+// not implement, as Faulty documents them, so that such calls are counted
+// and faulted like any other; the others pass through.
+type lacking struct{ contract.ContainerDriver }
 
-func (n noStreams) StreamContainerLogs(_ context.Context, id string, _ contract.LogOptions) (io.ReadCloser, error) {
-	return nil, contract.NewError(contract.CodeConfiguration, contract.OpStreamContainerLogs, id,
-		fmt.Sprintf("driver %q (%T) does not implement contract.LogStreamer", n.Name(), n.ContainerDriver), nil)
+func (l lacking) missing(op contract.Op, id, iface string) error {
+	return contract.NewError(contract.CodeConfiguration, op, id,
+		fmt.Sprintf("driver %q (%T) does not implement contract.%s", l.Name(), l.ContainerDriver, iface), nil)
+}
+
+func (l lacking) StreamContainerLogs(ctx context.Context, id string, opts contract.LogOptions) (io.ReadCloser, error) {
+	if s, ok := l.ContainerDriver.(contract.LogStreamer); ok {
+		return s.StreamContainerLogs(ctx, id, opts)
+	}
+	return nil, l.missing(contract.OpStreamContainerLogs, id, "LogStreamer")
+}
+
+func (l lacking) ExecContainer(ctx context.Context, id string, opts contract.ExecOptions) (contract.ExecResult, error) {
+	if e, ok := l.ContainerDriver.(contract.Executor); ok {
+		return e.ExecContainer(ctx, id, opts)
+	}
+	return contract.ExecResult{}, l.missing(contract.OpExecContainer, id, "Executor")
+}
+
+func (l lacking) CopyToContainer(ctx context.Context, id, dir string, tarStream io.Reader) error {
+	if c, ok := l.ContainerDriver.(contract.FileCopier); ok {
+		return c.CopyToContainer(ctx, id, dir, tarStream)
+	}
+	return l.missing(contract.OpCopyToContainer, id, "FileCopier")
+}
+
+func (l lacking) CopyFromContainer(ctx context.Context, id, path string) (io.ReadCloser, error) {
+	if c, ok := l.ContainerDriver.(contract.FileCopier); ok {
+		return c.CopyFromContainer(ctx, id, path)
+	}
+	return nil, l.missing(contract.OpCopyFromContainer, id, "FileCopier")
+}
+
+func (l lacking) ContainerStats(ctx context.Context, id string) (contract.ContainerStats, error) {
+	if s, ok := l.ContainerDriver.(contract.StatsReader); ok {
+		return s.ContainerStats(ctx, id)
+	}
+	return contract.ContainerStats{}, l.missing(contract.OpContainerStats, id, "StatsReader")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -448,6 +449,24 @@ func TestFaultyEveryOp(t *testing.T) {
 			if rc != nil {
 				rc.Close()
 			}
+			return err
+		},
+		contract.OpExecContainer: func(f *drivertest.Faulty) error {
+			_, err := f.ExecContainer(ctx, "x", contract.ExecOptions{Command: []string{"true"}})
+			return err
+		},
+		contract.OpCopyToContainer: func(f *drivertest.Faulty) error {
+			return f.CopyToContainer(ctx, "x", "/tmp", strings.NewReader(""))
+		},
+		contract.OpCopyFromContainer: func(f *drivertest.Faulty) error {
+			rc, err := f.CopyFromContainer(ctx, "x", "/tmp")
+			if rc != nil {
+				rc.Close()
+			}
+			return err
+		},
+		contract.OpContainerStats: func(f *drivertest.Faulty) error {
+			_, err := f.ContainerStats(ctx, "x")
 			return err
 		},
 	}

@@ -133,11 +133,7 @@ var streamTests = []test{
 // subtest when it is not one.
 func (h *harness) streamer() contract.LogStreamer {
 	h.Helper()
-	s, ok := h.d.(contract.LogStreamer)
-	if !ok {
-		h.Skipf("%T does not implement contract.LogStreamer", h.d)
-	}
-	return s
+	return optional[contract.LogStreamer](h, "LogStreamer")
 }
 
 // readResult is what a background read of a stream got.

@@ -11,6 +11,9 @@ const (
 	DefaultImage = "resilient-workload:latest"
 	// DefaultTimeout bounds each subtest by default; see [WithTimeout].
 	DefaultTimeout = 2 * time.Minute
+	// DefaultExecProgram is the program the exec subtests run by default;
+	// see [WithExecProgram].
+	DefaultExecProgram = "/workload"
 )
 
 // An Option configures [Run]. Options are applied in order; the last one of
@@ -20,13 +23,14 @@ type Option interface {
 }
 
 type config struct {
-	image   string
-	command []string
-	timeout time.Duration
+	image       string
+	command     []string
+	timeout     time.Duration
+	execProgram string
 }
 
 func newConfig(opts []Option) config {
-	c := config{image: DefaultImage, timeout: DefaultTimeout}
+	c := config{image: DefaultImage, timeout: DefaultTimeout, execProgram: DefaultExecProgram}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -74,6 +78,21 @@ func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d > 0 {
 			c.timeout = d
+		}
+	})
+}
+
+// WithExecProgram sets the program the ExecContainer subtests run in the
+// suite's containers. It must behave as the workload program of
+// [DefaultImage] does for the subcommands "print N" (N numbered lines,
+// "workload: stdout line 1" to stdout, "workload: stderr line 2" to
+// stderr, and so on), "exit CODE" and "cat" (stdin to stdout);
+// [WorkloadExec] is that behaviour for drivers that run no processes. The
+// default is [DefaultExecProgram]; an empty path is ignored.
+func WithExecProgram(path string) Option {
+	return optionFunc(func(c *config) {
+		if path != "" {
+			c.execProgram = path
 		}
 	})
 }

@@ -63,6 +63,9 @@ var groups = []group{
 	{"Canceled", canceledTests},
 	{"Concurrency", concurrencyTests},
 	{"StreamContainerLogs", streamTests},
+	{"ExecContainer", execTests},
+	{"Copy", copyTests},
+	{"ContainerStats", statsTests},
 }
 
 // Run runs the conformance suite against the driver newDriver returns. It

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 // A Faulty without faults is the driver it wraps, so it passes the suite.
 func TestRunFaultyWithoutFaults(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-		return drivertest.NewFaulty(memdriver.New())
+		return drivertest.NewFaulty(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	}, drivertest.WithImage("registry.example:5000/team/app:1.0"), drivertest.WithCommand([]string{"serve"}))
 }
 

@@ -8,7 +8,8 @@
 //	inst, err := d.CreateContainer(ctx, contract.NewContainerConfig("session-1", "alpine:3.20"))
 //
 // A [*Driver] is safe for concurrent use. It also implements
-// [contract.LogStreamer].
+// [contract.LogStreamer] and the sandbox operations [contract.Executor],
+// [contract.FileCopier] and [contract.StatsReader] (see Sandbox).
 //
 // # Semantics
 //
@@ -40,6 +41,10 @@
 //	                                                            (name taken)
 //	RemoveNetwork       removes it (by ID or name)              NETWORK_NOT_FOUND; NETWORK_REMOVE
 //	                                                            (container attached, built-in)
+//	ExecContainer       the handler's result (see Sandbox)      CONTAINER_NOT_FOUND; CONTAINER_START
+//	CopyToContainer     files into its memory (see Sandbox)     CONTAINER_NOT_FOUND; FILE_SYSTEM
+//	CopyFromContainer   a tar of its files (see Sandbox)        CONTAINER_NOT_FOUND; FILE_SYSTEM
+//	ContainerStats      fixed use while running (see Sandbox)   CONTAINER_NOT_FOUND
 //
 // Every method of the contract first checks its context: when it is already done, the method
 // does nothing and returns a TIMEOUT *contract.DriverError that is not
@@ -117,9 +122,41 @@
 // driver's clock ([WithClock]); Running counts containers in state running
 // and Stopped all others, so Total = Running + Stopped.
 //
+// # Sandbox
+//
+// ExecContainer runs nothing itself: it checks the options
+// (contract.ValidateExecOptions, CONFIGURATION), that the container exists
+// (CONTAINER_NOT_FOUND) and runs (else CONTAINER_START, not retryable), and
+// calls the handler of [WithExecHandler] (without one, CONFIGURATION), under
+// ExecOptions.Timeout when set (TIMEOUT when it passes). Output beyond
+// ExecOptions.OutputLimit on either stream fails with RESOURCE_LIMIT.
+//
+// Each container has an in-memory file system of directories and regular
+// files, holding at first "/", "/tmp" and the targets of its mounts.
+// CopyToContainer reads the whole tar stream (at most the copy limit of
+// [WithCopyLimit], else RESOURCE_LIMIT) before it changes anything, so a
+// failed copy leaves nothing; it extracts directories and regular files
+// (other entries and names with ".." are refused with CONFIGURATION) into
+// dir, which must be a directory (else FILE_SYSTEM), making missing parent
+// directories. When the container's root filesystem is read-only, only
+// writable mounts take files, as with Docker (else FILE_SYSTEM).
+// CopyFromContainer returns a tar of the file or directory at path, named
+// from its last element, entries in name order (FILE_SYSTEM when it does
+// not exist). Files live with the container: a volume's files are not
+// shared with other containers. [Driver.ReadFile] and [Driver.WriteFile]
+// give exec handlers the files.
+//
+// ContainerStats reports [DefaultMemoryBytes] and one process for a
+// running container, or what [Driver.SetStats] set, and no use for one that
+// does not run; the memory limit of its config; OOMKilled as SetStats set
+// it.
+//
 // # Options and defaults
 //
 //   - [WithClock]: the clock for every timestamp; default [time.Now].
 //   - [WithMaxLogLines]: log lines kept per container; default
 //     [DefaultMaxLogLines] (10000).
+//   - [WithExecHandler]: what runs an exec's command; default none.
+//   - [WithCopyLimit]: bytes of one tar stream; default
+//     contract.DefaultCopyLimit (256 MiB).
 package memdriver

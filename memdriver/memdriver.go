@@ -27,8 +27,8 @@ const DefaultNetwork = "bridge"
 // builtinNetworks exist in every driver and cannot be removed, as in Docker.
 var builtinNetworks = []string{"bridge", "host", "none"}
 
-// Driver is an in-memory [contract.ContainerDriver] and
-// [contract.LogStreamer]. It runs no processes; it keeps the state a real
+// Driver is an in-memory [contract.ContainerDriver], [contract.LogStreamer],
+// [contract.Executor], [contract.FileCopier] and [contract.StatsReader]. It runs no processes; it keeps the state a real
 // engine would and follows the contract exactly, as documented in the
 // package doc. Make one with [New]; it is safe for concurrent use.
 type Driver struct {
@@ -62,6 +62,13 @@ type container struct {
 	logs    []logLine
 	dropped int           // lines dropped from the front of logs
 	changed chan struct{} // closed and replaced on every new line or status change
+
+	// sandbox: see sandbox.go
+	readOnly bool                   // the root filesystem is read-only
+	mounts   []contract.VolumeMount // where files may be copied to when it is
+	user     string
+	files    map[string]*file         // by absolute clean path; nil until a copy
+	stats    *contract.ContainerStats // set by SetStats; nil for the defaults
 }
 
 type volume struct {
@@ -76,6 +83,9 @@ type network struct {
 var (
 	_ contract.ContainerDriver = (*Driver)(nil)
 	_ contract.LogStreamer     = (*Driver)(nil)
+	_ contract.Executor        = (*Driver)(nil)
+	_ contract.FileCopier      = (*Driver)(nil)
+	_ contract.StatsReader     = (*Driver)(nil)
 )
 
 // New returns an empty driver: no containers or volumes, and the built-in
@@ -216,10 +226,13 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 	}
 	d.seq++
 	c := &container{
-		seq:     d.seq,
-		network: net.n.ID,
-		volumes: vols,
-		changed: make(chan struct{}),
+		seq:      d.seq,
+		network:  net.n.ID,
+		volumes:  vols,
+		changed:  make(chan struct{}),
+		readOnly: cfg.Security.ReadOnly,
+		mounts:   cfg.Volumes,
+		user:     cfg.Security.User,
 		inst: contract.ContainerInstance{
 			ID:        id,
 			Name:      name,

@@ -10,6 +10,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-		return memdriver.New()
+		return memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec))
 	})
 }

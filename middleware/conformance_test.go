@@ -11,12 +11,12 @@ import (
 
 func TestConformanceIntercept(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-		return middleware.Intercept(identity)(memdriver.New())
+		return middleware.Intercept(identity)(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	})
 }
 
 func TestConformanceValidate(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-		return middleware.Validate()(memdriver.New())
+		return middleware.Validate()(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	})
 }

@@ -7,7 +7,11 @@
 // config) and hands the interceptor an [Invoker] that continues the call.
 // Every policy of this module (validation, retry, breaker, rate limit,
 // tracing) is an interceptor, and every wrapper keeps the optional
-// interfaces of what it wraps, such as contract.LogStreamer.
+// interfaces of what it wraps, exactly: contract.LogStreamer and the
+// sandbox operations contract.Executor, contract.FileCopier and
+// contract.StatsReader. A Call describes those too: an exec's options and
+// result ([Call].Exec, [Call].ExecResult), a copy's path and the bytes of
+// its tar stream read so far ([Call].Path, [Call].Copied).
 //
 // # Order
 //

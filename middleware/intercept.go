@@ -29,6 +29,23 @@ type Call struct {
 	Health *contract.DriverHealth
 	// Stop is the options of a StopContainer call, else nil.
 	Stop *contract.StopOptions
+	// Exec is the options of an ExecContainer call, else nil. Its Command,
+	// Env and Stdin are the caller's secrets as much as a config's env:
+	// an interceptor that records calls must not record them.
+	Exec *contract.ExecOptions
+	// ExecResult is the result of an ExecContainer call, else nil. It
+	// holds the zero value until next returns, then the next driver's
+	// result; the caller receives what it holds when the call succeeds.
+	ExecResult *contract.ExecResult
+	// Path is the directory of a CopyToContainer call and the path of a
+	// CopyFromContainer call, else "". It names files inside the
+	// container: an interceptor that records calls must not record it.
+	Path string
+	// Copied is, for a CopyToContainer call, how many bytes of the tar
+	// stream the last attempt read, updated as the next driver reads it;
+	// else 0. The adapter counts them, and reports each read to
+	// contract.Progress on the attempt's context.
+	Copied int64
 
 	driver contract.ContainerDriver
 }
@@ -39,9 +56,12 @@ type Call struct {
 // unknown); such calls pass through the layers inside it.
 func (c *Call) Driver() contract.ContainerDriver { return c.driver }
 
-// Idempotent reports whether the call may be repeated without further care;
-// see contract.Op.Idempotent.
-func (c *Call) Idempotent() bool { return c.Op.Idempotent() }
+// Idempotent reports whether the call may be repeated without further care:
+// its operation is idempotent (contract.Op.Idempotent), or it is an
+// ExecContainer call whose options say it is (contract.ExecOptions.Idempotent).
+func (c *Call) Idempotent() bool {
+	return c.Op.Idempotent() || c.Exec != nil && c.Exec.Idempotent
+}
 
 // Invoker calls the next driver with the call's arguments. It may be called
 // more than once (retries); each call replaces the results of the previous
@@ -56,19 +76,24 @@ type Interceptor func(ctx context.Context, call *Call, next Invoker) error
 
 // Intercept turns an interceptor into a Middleware. The driver it returns
 // implements every method of contract.ContainerDriver once, routing each
-// through the interceptor, and implements contract.LogStreamer (as
-// OpStreamContainerLogs) when the wrapped driver does. Name and Version
-// pass through. The wrapped driver is returned by an Unwrap method.
+// through the interceptor, and implements each optional interface of the
+// contract exactly when the wrapped driver does: contract.LogStreamer (as
+// OpStreamContainerLogs), contract.Executor (OpExecContainer),
+// contract.FileCopier (OpCopyToContainer, OpCopyFromContainer) and
+// contract.StatsReader (OpContainerStats). Name and Version pass through.
+// The wrapped driver is returned by an Unwrap method.
+//
+// When an attempt of CopyToContainer is repeated (an Invoker called again)
+// after an earlier one read part of the tar stream, the adapter seeks the
+// stream back to where the call found it if it is an io.Seeker; otherwise
+// the attempt fails, not retryable, with the earlier attempt's code and
+// error, since the stream cannot be sent again.
 //
 // The adapter allocates nothing per call on its own; call descriptions are
 // pooled.
 func Intercept(i Interceptor) Middleware {
 	return func(next contract.ContainerDriver) contract.ContainerDriver {
-		d := &driver{next: next, intercept: i}
-		if s, ok := next.(contract.LogStreamer); ok {
-			return &streamingDriver{driver: d, streamer: s}
-		}
-		return d
+		return wrap(&driver{next: next, intercept: i})
 	}
 }
 
@@ -98,6 +123,15 @@ type invocation struct {
 	net      contract.Network
 	stream   io.ReadCloser
 	streamer contract.LogStreamer
+
+	// sandbox operations
+	exec     contract.ExecOptions
+	execRes  contract.ExecResult
+	executor contract.Executor
+	copier   contract.FileCopier
+	tar      tarReader
+	stats    contract.ContainerStats
+	statsR   contract.StatsReader
 }
 
 var pool = sync.Pool{New: func() any {
@@ -160,6 +194,17 @@ func (inv *invocation) run(ctx context.Context) (err error) {
 		}
 	case contract.OpRemoveNetwork:
 		err = n.RemoveNetwork(ctx, inv.call.ID)
+	case contract.OpExecContainer:
+		inv.execRes, err = inv.executor.ExecContainer(ctx, inv.call.ID, inv.exec)
+	case contract.OpCopyToContainer:
+		if err = inv.tar.begin(ctx, &inv.call); err == nil {
+			err = inv.copier.CopyToContainer(ctx, inv.call.ID, inv.call.Path, &inv.tar)
+		}
+		inv.tar.end(err)
+	case contract.OpCopyFromContainer:
+		inv.stream, err = inv.copier.CopyFromContainer(ctx, inv.call.ID, inv.call.Path)
+	case contract.OpContainerStats:
+		inv.stats, err = inv.statsR.ContainerStats(ctx, inv.call.ID)
 	}
 	return err
 }
@@ -309,28 +354,4 @@ func (d *driver) RemoveNetwork(ctx context.Context, id string) error {
 	err := d.do(ctx, inv)
 	put(inv)
 	return err
-}
-
-// streamingDriver is a driver whose wrapped driver follows logs.
-type streamingDriver struct {
-	*driver
-	streamer contract.LogStreamer
-}
-
-var _ contract.LogStreamer = (*streamingDriver)(nil)
-
-func (d *streamingDriver) StreamContainerLogs(ctx context.Context, id string, opts contract.LogOptions) (io.ReadCloser, error) {
-	inv := get(d.next, contract.OpStreamContainerLogs, id)
-	inv.streamer = d.streamer
-	inv.logs = opts
-	err := d.do(ctx, inv)
-	res := inv.stream
-	put(inv)
-	if err != nil {
-		if res != nil {
-			res.Close()
-		}
-		return nil, err
-	}
-	return res, nil
 }

@@ -3,8 +3,9 @@ package middleware
 import "github.com/resilientdriver/resilient/contract"
 
 // Middleware wraps a driver in another that adds behaviour, such as retries
-// or tracing, and keeps the optional interfaces (contract.LogStreamer) of
-// what it wraps.
+// or tracing, and keeps the optional interfaces (contract.LogStreamer,
+// contract.Executor, contract.FileCopier, contract.StatsReader) of what it
+// wraps.
 type Middleware func(contract.ContainerDriver) contract.ContainerDriver
 
 // Chain composes middlewares into one. The first is the outermost:

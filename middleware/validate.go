@@ -123,7 +123,11 @@ func WithPolicy(rule func(contract.ContainerConfig) []contract.Issue) ValidateOp
 // the config against the contract's schema and semantic rules
 // (contract.ValidateContainerConfig) and against a security policy; on
 // CreateVolume and CreateNetwork against contract.ValidateVolumeConfig and
-// contract.ValidateNetworkConfig. Invalid input never reaches the next
+// contract.ValidateNetworkConfig; on ExecContainer the options against
+// contract.ValidateExecOptions (a command, no NUL, env names, an absolute
+// clean working directory, the caps); on CopyToContainer and
+// CopyFromContainer the path against contract.ValidateContainerPath
+// (absolute, clean, no NUL). Invalid input never reaches the next
 // driver: the call fails with a CONFIGURATION *contract.DriverError whose
 // cause is a *contract.ValidationError listing every issue at once, schema
 // and policy together, at zod-style paths such as
@@ -224,6 +228,10 @@ func Validate(opts ...ValidateOption) Middleware {
 			err = contract.ValidateVolumeConfig(*call.Volume)
 		case call.Network != nil:
 			err = contract.ValidateNetworkConfig(*call.Network)
+		case call.Exec != nil:
+			err = contract.ValidateExecOptions(*call.Exec)
+		case call.Op == contract.OpCopyToContainer, call.Op == contract.OpCopyFromContainer:
+			err = contract.ValidateContainerPath(call.Path)
 		}
 		if err != nil {
 			var de *contract.DriverError

@@ -54,15 +54,16 @@
 // (contract.OpInfo.Class), to two pools (bulkheads) of concurrency:
 //
 //   - reads (GetContainer, ListContainers, GetContainerLogs,
-//     IsContainerHealthy, StreamContainerLogs) to the read pool,
-//     [WithReadConcurrency] (default: no cap), so a status read under a
-//     burst of creates waits for nothing but other reads;
+//     IsContainerHealthy, StreamContainerLogs, ContainerStats) to the
+//     read pool, [WithReadConcurrency] (default: no cap), so a status
+//     read under a burst of creates waits for nothing but other reads;
 //   - engine work to the work pool, fixed by [WithMaxConcurrent] or
 //     adaptive with [WithAdaptiveConcurrency] (default: no cap). Within
 //     it, calls that continue a session that holds a resource (start,
-//     stop, remove) go before new work (creates): a waiting stop is
-//     admitted before a create that waited longer, so admitted sessions
-//     finish.
+//     stop, remove, exec, copies) go before new work (creates): a
+//     waiting stop is admitted before a create that waited longer, so
+//     admitted sessions finish. An exec holds its slot while its
+//     command runs, and a copy while its stream is sent.
 //
 // A call that finds its pool full waits, or is refused at once with
 // RATE_LIMITED when, by the pool's estimate, it cannot be done within its
@@ -104,8 +105,9 @@
 // time) makes calls slower as more run, and the limit comes down to what
 // it serves; a bigger host keeps calls fast at higher concurrency, and
 // the limit grows, up to [DefaultMaxAdaptiveConcurrency]. Stops, whose
-// time is mostly their grace period, and calls the caller abandoned are
-// not sampled. The current limits are the gauge resilient.ratelimit.limit
+// time is mostly their grace period, execs and copies into a container,
+// which take as long as their command or stream, and calls the caller
+// abandoned are not sampled. The current limits are the gauge resilient.ratelimit.limit
 // (attribute resilient.pool: work, read) and in HealthCheck's report.
 //
 // # Tracing

@@ -17,7 +17,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(*testing.T) contract.ContainerDriver {
-		return ratelimit.New(10000, 100, ratelimit.WithMaxConcurrent(8))(memdriver.New())
+		return ratelimit.New(10000, 100, ratelimit.WithMaxConcurrent(8))(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	})
 }
 

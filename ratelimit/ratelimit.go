@@ -174,7 +174,7 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 		waited = w
 		start := time.Now()
 		defer func() {
-			pl.release(call.Op, time.Since(start), call.Op != contract.OpStopContainer && ctx.Err() == nil)
+			pl.release(call.Op, time.Since(start), engineTimed(call.Op) && ctx.Err() == nil)
 		}()
 	}
 	if all != nil || op != nil {
@@ -263,4 +263,15 @@ func canceled(ctx context.Context, call *middleware.Call, what string) error {
 		ID:      call.ID,
 		Err:     ctx.Err(),
 	}
+}
+
+// engineTimed reports whether a call's duration measures the engine: not
+// for a stop, whose time is mostly its grace period, an exec, which takes
+// as long as its command, or a copy in, which takes as long as its stream.
+func engineTimed(op contract.Op) bool {
+	switch op {
+	case contract.OpStopContainer, contract.OpExecContainer, contract.OpCopyToContainer:
+		return false
+	}
+	return true
 }

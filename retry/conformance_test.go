@@ -11,6 +11,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-		return retry.New()(memdriver.New())
+		return retry.New()(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	})
 }

@@ -84,7 +84,8 @@
 // operations (contract.Op.Info):
 //
 //   - Reads (GetContainer, ListContainers, GetContainerLogs,
-//     IsContainerHealthy, StreamContainerLogs) are repeated as they are.
+//     IsContainerHealthy, StreamContainerLogs, CopyFromContainer,
+//     ContainerStats) are repeated as they are.
 //   - Creates (CreateContainer, CreateVolume, CreateNetwork) are repeated
 //     with the same idempotency key: the layer puts a fresh random key on
 //     the context once per logical call with contract.WithIdempotencyKey,
@@ -107,6 +108,19 @@
 //     the engine's StartedAt with this process's clock, so it holds when
 //     the two clocks agree to better than the wait between attempts (they
 //     are one clock on a local engine).
+//   - ExecContainer is repeated only when its options say the command is
+//     idempotent (contract.ExecOptions.Idempotent): otherwise the command
+//     may have run and its answer been lost, and running it again could
+//     push a commit or make a payment twice, so the call fails with a
+//     *Error whose Reason is [ErrOutcomeUnknown] and which unwraps to the
+//     attempt's error. An exec whose first attempt never left (refused
+//     by a circuit or a limit) is repeated like any other call.
+//   - CopyToContainer is repeated as it is (the same tar to the same
+//     place gives the same files), once the adapter has read the stream
+//     back to where the call found it, which needs an io.Seeker (a
+//     *bytes.Reader, an *os.File); a stream that was partly read and
+//     cannot seek ends the call with the earlier attempt's error.
+//     CopyFromContainer and ContainerStats are reads.
 //   - HealthCheck is never repeated.
 //
 // Operations whose outcome is known (the first attempt failed before it

@@ -19,6 +19,10 @@ var (
 	ErrDeadline = errors.New("next attempt would pass the context deadline")
 	// ErrBudgetExhausted: the retry budget had no retry left.
 	ErrBudgetExhausted = errors.New("retry budget exhausted")
+	// ErrOutcomeUnknown: an attempt of an operation that must not be
+	// repeated blindly (an exec not marked idempotent) failed in a way
+	// that may have done the work, so it was not repeated.
+	ErrOutcomeUnknown = errors.New("outcome unknown and the call is not idempotent")
 )
 
 // Error is returned when the retry layer gives up on a call: after more
@@ -40,7 +44,8 @@ type Error struct {
 	// Err is the last attempt's error.
 	Err error
 	// Reason is why no further attempt was made: ErrMaxAttempts,
-	// ErrMaxElapsedTime, ErrDeadline, ErrBudgetExhausted, or the caller's
+	// ErrMaxElapsedTime, ErrDeadline, ErrBudgetExhausted,
+	// ErrOutcomeUnknown, or the caller's
 	// context error. It is nil when the last error was not retryable.
 	Reason error
 }

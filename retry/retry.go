@@ -117,6 +117,9 @@ func (c *config) retry(ctx context.Context, call *middleware.Call, next middlewa
 			return nil // an earlier attempt removed it
 		}
 		unknown = unknown || outcomeUnknown(err)
+		if unknown && opInfo.Recovery == contract.RecoverIfIdempotent && !call.Idempotent() {
+			return &Error{Attempts: attempt, Err: err, Reason: ErrOutcomeUnknown}
+		}
 
 		if ctx.Err() != nil {
 			return &Error{Attempts: attempt, Err: err, Reason: ctx.Err()}

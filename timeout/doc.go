@@ -31,8 +31,13 @@
 //   - StopContainer gets the stop's grace period on top of its timeout:
 //     StopOptions.Timeout, or [DefaultStopGrace] when that is zero (the
 //     drivers' default grace period), or none with Force.
-//   - StreamContainerLogs is never bounded: its stream outlives the call,
-//     and a deadline would cut it.
+//   - StreamContainerLogs and CopyFromContainer are never bounded: their
+//     stream outlives the call, and a deadline would cut it.
+//   - ExecContainer gets the command's own ExecOptions.Timeout on top of
+//     its timeout, when it has one: the layer bounds the engine, not how
+//     long a command runs.
+//   - CopyToContainer, like creates, is canceled when it runs for its
+//     timeout without progress: every read of its tar stream is progress.
 //   - Every other operation, HealthCheck included, gets its timeout.
 //
 // A timeout of zero or less means none. [ForOp] sets one operation's

@@ -56,9 +56,10 @@ func (l *limits) intercept(ctx context.Context, call *middleware.Call, next midd
 	}
 	var cctx context.Context
 	var err error
-	if call.Op.Info().Effect == contract.EffectCreate {
-		// Creates may pull an image: the timeout counts from the last
-		// progress the driver reports.
+	if call.Op.Info().Effect == contract.EffectCreate || call.Op == contract.OpCopyToContainer {
+		// Creates may pull an image, and a copy's stream may be long: the
+		// timeout counts from the last progress the driver reports (the
+		// adapter reports every read of a copy's stream).
 		c, cancel := context.WithCancelCause(ctx)
 		t := time.AfterFunc(d, func() { cancel(errTimedOut) })
 		err = next(contract.WithProgress(c, func() { t.Reset(d) }))
@@ -100,10 +101,13 @@ var errTimedOut = &contract.DriverError{Code: contract.CodeTimeout, Message: "ti
 // of returns the timeout of call.
 func (l *limits) of(call *middleware.Call) time.Duration {
 	i := call.Op.Index()
-	if i < 0 || call.Op == contract.OpStreamContainerLogs {
+	if i < 0 || call.Op == contract.OpStreamContainerLogs || call.Op == contract.OpCopyFromContainer {
 		return 0
 	}
 	d := l[i]
+	if d > 0 && call.Exec != nil && call.Exec.Timeout > 0 {
+		d += call.Exec.Timeout
+	}
 	if d > 0 && call.Stop != nil && !call.Stop.Force {
 		grace := call.Stop.Timeout
 		if grace <= 0 {

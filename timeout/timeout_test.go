@@ -196,7 +196,7 @@ func TestBreakerCountsTimeouts(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) contract.ContainerDriver {
-		return timeout.New(time.Minute)(memdriver.New())
+		return timeout.New(time.Minute)(memdriver.New(memdriver.WithExecHandler(drivertest.WorkloadExec)))
 	})
 }
 

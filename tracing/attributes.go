@@ -25,6 +25,10 @@ const (
 	keyNetworkID     = attribute.Key("network.id")
 	keyNetworkName   = attribute.Key("network.name")
 	keyErrorType     = attribute.Key("error.type")
+	keyExitCode      = attribute.Key("process.exit.code")
+	keyStdoutBytes   = attribute.Key("resilient.exec.stdout_bytes")
+	keyStderrBytes   = attribute.Key("resilient.exec.stderr_bytes")
+	keyCopyBytes     = attribute.Key("resilient.copy.bytes")
 )
 
 // Values of resilient.outcome and error.type.
@@ -107,4 +111,22 @@ func clean(s string) string {
 		n--
 	}
 	return s[:n]
+}
+
+// resultAttributes appends the attributes that describe what call did, once
+// it returned: an exec's exit code and the sizes of its output, and the
+// bytes a copy into a container read from its tar stream. Never the
+// command, its environment, its input or output, or a path.
+func resultAttributes(attrs []attribute.KeyValue, call *middleware.Call, err error) []attribute.KeyValue {
+	switch {
+	case call.ExecResult != nil && err == nil:
+		r := call.ExecResult
+		attrs = append(attrs,
+			keyExitCode.Int(r.ExitCode),
+			keyStdoutBytes.Int(len(r.Stdout)),
+			keyStderrBytes.Int(len(r.Stderr)))
+	case call.Op == contract.OpCopyToContainer:
+		attrs = append(attrs, keyCopyBytes.Int64(call.Copied))
+	}
+	return attrs
 }

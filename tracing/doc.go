@@ -24,8 +24,8 @@
 // the operation ([SpanName]), e.g. "ContainerDriver.CreateContainer". The
 // span is on the context the wrapped driver receives: layers inside add
 // events to it, and spans the driver starts from that context are its
-// children. For StreamContainerLogs the span covers opening the stream, not
-// reading it.
+// children. For StreamContainerLogs and CopyFromContainer the span covers
+// opening the stream, not reading it.
 //
 // On success the status is left unset. On failure it is Error with the
 // description set to the error.type value (see below) and never to the
@@ -56,6 +56,11 @@
 //	volume.name           CreateVolume: the config's name
 //	network.id            RemoveNetwork; CreateNetwork once the network exists
 //	network.name          CreateNetwork: the config's name
+//	process.exit.code     ExecContainer, on success: the command's exit code
+//	resilient.exec.stdout_bytes, resilient.exec.stderr_bytes
+//	                      ExecContainer, on success: the sizes of its output
+//	resilient.copy.bytes  CopyToContainer: the bytes of the tar stream the
+//	                      last attempt read
 //	error.type            on failure: the contract code of the first
 //	                      *contract.DriverError in the error's chain
 //	                      ("CONTAINER_NOT_FOUND", ...), or "_OTHER" for an
@@ -67,7 +72,10 @@
 // Values that come from the caller (IDs, names, session IDs) are recorded
 // before validation has run, so they are made valid UTF-8 and cut to 256
 // bytes. Env values, label keys and values, command arguments, mounts,
-// security options, filters and log options are never read. Samplers see
+// security options, filters and log options are never read; nor, of the
+// sandbox operations, an exec's command, environment, working directory,
+// input or output, or the paths and contents of copies: only ids, exit
+// codes and sizes. Samplers see
 // resilient.op, driver.name and driver.version at span start; the other
 // attributes are set only on spans that record.
 //

@@ -199,6 +199,12 @@ func (t *layer) intercept(ctx context.Context, call *middleware.Call, next middl
 	}
 
 	err := next(ctx)
+	if recording {
+		var buf [3]attribute.KeyValue
+		if attrs := resultAttributes(buf[:0], call, err); len(attrs) > 0 {
+			span.SetAttributes(attrs...)
+		}
+	}
 
 	var elapsed float64
 	if timed {

@@ -8,7 +8,9 @@
 // contract.NewContainerConfig (read-only root filesystem, no new
 // privileges, non-root user, every capability dropped, bounded resources),
 // the volume mounted at /data and attached to the network, starts it, waits
-// until it is healthy, reads its logs, checks the driver's health, stops the
+// until it is healthy, reads its logs, runs "/workload whoami" in it
+// (contract.Executor), copies a file into the volume and reads it back
+// (contract.FileCopier), checks the driver's health, stops the
 // container gracefully and removes the container, the volume and the
 // network. Whatever happens (an error, Ctrl-C), everything the session
 // created is removed before the program exits.
@@ -48,6 +50,8 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -370,6 +374,10 @@ func (s *session) run(ctx context.Context) error {
 		fmt.Fprintf(s.out, "%*s| %s", detailColumn, "", line)
 	}
 
+	if err := s.sandbox(ctx, id); err != nil {
+		return err
+	}
+
 	err = s.step("health check", func() (string, string, error) {
 		h, err := s.d.HealthCheck(ctx)
 		if err != nil {
@@ -412,6 +420,72 @@ func (s *session) run(ctx context.Context) error {
 		return err
 	}
 	return s.removeNetwork(ctx, "remove network")
+}
+
+// sandbox runs a command in the container and copies a file in and out
+// of its volume, through the driver's optional interfaces: exec runs as the
+// container's user, and a copy goes as a tar stream.
+func (s *session) sandbox(ctx context.Context, id string) error {
+	e, okE := s.d.(contract.Executor)
+	c, okC := s.d.(contract.FileCopier)
+	if !okE || !okC {
+		return fmt.Errorf("the driver %s cannot run commands or copy files", s.d.Name())
+	}
+	err := s.step("exec", func() (string, string, error) {
+		res, err := e.ExecContainer(ctx, id, contract.ExecOptions{Command: []string{"/workload", "whoami"}})
+		if err != nil {
+			return id, "", err
+		}
+		uid, _, _ := strings.Cut(res.Stdout, "\n")
+		return id, fmt.Sprintf("/workload whoami: exit code %d, %s, %d bytes of stdout", res.ExitCode, uid, len(res.Stdout)), nil
+	})
+	if err != nil {
+		return err
+	}
+	const note = "written by the quickstart\n"
+	err = s.step("copy in", func() (string, string, error) {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "note.txt", Mode: 0o644, Size: int64(len(note))}); err != nil {
+			return id, "", err
+		}
+		if _, err := io.WriteString(tw, note); err != nil {
+			return id, "", err
+		}
+		if err := tw.Close(); err != nil {
+			return id, "", err
+		}
+		n := buf.Len()
+		// A *bytes.Reader can be read again, so a copy whose answer is lost
+		// is repeated.
+		if err := c.CopyToContainer(ctx, id, "/data", bytes.NewReader(buf.Bytes())); err != nil {
+			return id, "", err
+		}
+		return id, fmt.Sprintf("/data/note.txt (a tar of %d bytes)", n), nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.step("copy out", func() (string, string, error) {
+		rc, err := c.CopyFromContainer(ctx, id, "/data/note.txt")
+		if err != nil {
+			return id, "", err
+		}
+		defer rc.Close()
+		tr := tar.NewReader(rc)
+		h, err := tr.Next()
+		if err != nil {
+			return id, "", err
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+		if err != nil {
+			return id, "", err
+		}
+		if string(b) != note {
+			return id, "", fmt.Errorf("read back %q, want %q", b, note)
+		}
+		return id, fmt.Sprintf("%s: %d bytes, as written", h.Name, len(b)), nil
+	})
 }
 
 // poll calls f every pollInterval until it reports done, f fails, ctx is

@@ -31,6 +31,11 @@
 //	spam BYTES [exit]
 //	                write BYTES bytes of log lines to stdout, then sleep
 //	                forever (or exit 0 when the second argument is "exit").
+//	cat [FILE...]   copy each FILE, or stdin when there is none, to stdout;
+//	                exit 1 with a message on stderr when one cannot be read.
+//	append FILE TEXT
+//	                append TEXT and a newline to FILE, creating it (mode
+//	                0644), so that a test can count how often it ran.
 //
 // Output lines that tests match on are stable: "workload: ..." prefixes.
 package main
@@ -40,6 +45,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -80,8 +86,12 @@ func main() {
 		os.Exit(whoami())
 	case "spam":
 		os.Exit(spam(args))
+	case "cat":
+		os.Exit(cat(args))
+	case "append":
+		os.Exit(appendLine(args))
 	case "help", "-h", "--help":
-		fmt.Println("usage: workload [serve|print N|sleep DURATION|exit CODE|probe [URL]|ignore-term|whoami|spam BYTES [exit]]")
+		fmt.Println("usage: workload [serve|print N|sleep DURATION|exit CODE|probe [URL]|ignore-term|whoami|spam BYTES [exit]|cat [FILE...]|append FILE TEXT]")
 	default:
 		fmt.Fprintf(os.Stderr, "workload: unknown subcommand %q\n", cmd)
 		os.Exit(2)
@@ -241,5 +251,51 @@ func spam(args []string) int {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 	<-sigc
+	return 0
+}
+
+func cat(files []string) int {
+	if len(files) == 0 {
+		if _, err := io.Copy(os.Stdout, os.Stdin); err != nil {
+			fmt.Fprintf(os.Stderr, "workload: cat: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "workload: cat: %v\n", err)
+			return 1
+		}
+		_, err = io.Copy(os.Stdout, f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "workload: cat: %v\n", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func appendLine(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "workload: append FILE TEXT")
+		return 2
+	}
+	f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "workload: append: %v\n", err)
+		return 1
+	}
+	if _, err := fmt.Fprintln(f, args[1]); err != nil {
+		f.Close()
+		fmt.Fprintf(os.Stderr, "workload: append: %v\n", err)
+		return 1
+	}
+	if err := f.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "workload: append: %v\n", err)
+		return 1
+	}
 	return 0
 }
