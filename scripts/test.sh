@@ -2,10 +2,11 @@
 # test.sh - run every test of the project against the real components.
 #
 # Starts what the tests need (a Docker daemon with the workload images via
-# provision.sh, Jaeger via jaeger.sh), then checks formatting and vet, runs
-# all tests with the race detector, the fault-injection and load suites,
-# and short fixed-time fuzz runs. With CI=true a missing daemon or Jaeger is
-# a failure, never a skip.
+# provision.sh, Jaeger via jaeger.sh, the registries, a Podman service via
+# podman.sh, a single-node Kubernetes via kubernetes.sh), then checks
+# formatting and vet, runs all tests with the race detector, the
+# fault-injection and load suites, and short fixed-time fuzz runs. With
+# CI=true a missing engine, cluster or Jaeger is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,6 +22,13 @@ step "provision: Podman service with the workload images"
 # RESILIENT_PODMAN_HOST, never to DOCKER_HOST for the whole run.
 RESILIENT_PODMAN_HOST=$(DOCKER_HOST='' && eval "$(scripts/podman.sh)" && printf '%s' "$DOCKER_HOST")
 export RESILIENT_PODMAN_HOST
+
+step "provision: a single-node Kubernetes cluster with the workload images"
+# The first run builds Kubernetes from the module proxy (12 minutes or so
+# on 2 cores); later runs reuse the build. KUBECONFIG reaches kubedriver's
+# tests, which fail under CI=true without a cluster.
+eval "$(scripts/kubernetes.sh)"
+export KUBECONFIG
 
 export RESILIENT_JAEGER_QUERY=${RESILIENT_JAEGER_QUERY:-http://127.0.0.1:16686}
 export RESILIENT_OTLP_ENDPOINT=${RESILIENT_OTLP_ENDPOINT:-http://127.0.0.1:4317}
