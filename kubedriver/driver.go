@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
 	storagev1client "k8s.io/client-go/kubernetes/typed/storage/v1"
@@ -166,7 +167,7 @@ func (d *Driver) connect(rc *rest.Config) error {
 // is safe to call more than once.
 func (d *Driver) Close() error {
 	if d.http != nil {
-		d.http.CloseIdleConnections()
+		utilnet.CloseIdleConnectionsFor(d.http.Transport)
 	}
 	return nil
 }

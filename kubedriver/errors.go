@@ -222,6 +222,10 @@ type busyTransport struct {
 	next http.RoundTripper
 }
 
+// WrappedRoundTripper returns the transport busyTransport wraps, so that
+// client-go's helpers reach it (closing idle connections).
+func (t *busyTransport) WrappedRoundTripper() http.RoundTripper { return t.next }
+
 // maxBusyBody bounds what is read of a busy answer's body.
 const maxBusyBody = 2 << 10
 

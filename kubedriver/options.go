@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -65,7 +64,7 @@ type config struct {
 	kubeconfig   string
 	namespace    string
 	restConfig   *rest.Config
-	clientset    kubernetes.Interface
+	clientset    Clientset
 	labelPrefix  string
 	pullPolicy   PullPolicy
 	logLimit     int64
@@ -181,11 +180,12 @@ func WithRESTConfig(cfg *rest.Config) Option {
 	})
 }
 
-// WithClientset makes the driver use cs as it is, e.g. a fake clientset in
-// tests. The caller keeps ownership; [Driver.Close] leaves it alone. Such a
-// driver cannot verify the nodes' pids limit unless cs is a real clientset.
-// A nil cs is ignored.
-func WithClientset(cs kubernetes.Interface) Option {
+// WithClientset makes the driver use cs as it is: a *kubernetes.Clientset,
+// or a fake clientset in tests. The caller keeps ownership; [Driver.Close]
+// leaves it alone. Such a driver cannot verify the nodes' pids limit (and
+// so refuses every create) unless cs is a real clientset. A nil cs is
+// ignored.
+func WithClientset(cs Clientset) Option {
 	return optionFunc(func(c *config) {
 		if cs != nil {
 			c.clientset = cs
