@@ -204,6 +204,22 @@ func (d *Driver) getOwned(ctx context.Context, op contract.Op, id string) (*core
 	return p, nil
 }
 
+// lockFor checks id and takes its lifecycle lock for op; the caller
+// releases it with the returned function.
+func (d *Driver) lockFor(ctx context.Context, op contract.Op, id string) (func(), error) {
+	if !validObjectName(id) {
+		return nil, badID(op, id)
+	}
+	if err := checkCtx(ctx, op, id); err != nil {
+		return nil, err
+	}
+	unlock, err := d.locks.lock(ctx, id)
+	if err != nil {
+		return nil, ctxErr(op, id, err, nil)
+	}
+	return unlock, nil
+}
+
 // badID refuses an id that cannot name an object, without asking the API
 // server, with the op's NOT_FOUND code.
 func badID(op contract.Op, id string) error {
@@ -234,15 +250,9 @@ func hasRun(p *corev1.Pod) bool {
 // running container succeeds.
 func (d *Driver) StartContainer(ctx context.Context, id string) error {
 	const op = contract.OpStartContainer
-	if !validObjectName(id) {
-		return badID(op, id)
-	}
-	if err := checkCtx(ctx, op, id); err != nil {
-		return err
-	}
-	unlock, err := d.locks.lock(ctx, id)
+	unlock, err := d.lockFor(ctx, op, id)
 	if err != nil {
-		return ctxErr(op, id, err, nil)
+		return err
 	}
 	defer unlock()
 	for attempt := 1; ; attempt++ {
@@ -435,15 +445,9 @@ func (d *Driver) StopContainer(ctx context.Context, id string, opts contract.Sto
 	if opts.Timeout < 0 {
 		return newErr(op, contract.CodeConfiguration, id, "stop timeout must not be negative", nil)
 	}
-	if !validObjectName(id) {
-		return badID(op, id)
-	}
-	if err := checkCtx(ctx, op, id); err != nil {
-		return err
-	}
-	unlock, err := d.locks.lock(ctx, id)
+	unlock, err := d.lockFor(ctx, op, id)
 	if err != nil {
-		return ctxErr(op, id, err, nil)
+		return err
 	}
 	defer unlock()
 	p, err := d.getOwned(ctx, op, id)
@@ -627,15 +631,9 @@ func (d *Driver) waitGoneSeen(ctx context.Context, op contract.Op, p *corev1.Pod
 // is gone.
 func (d *Driver) RemoveContainer(ctx context.Context, id string) error {
 	const op = contract.OpRemoveContainer
-	if !validObjectName(id) {
-		return badID(op, id)
-	}
-	if err := checkCtx(ctx, op, id); err != nil {
-		return err
-	}
-	unlock, err := d.locks.lock(ctx, id)
+	unlock, err := d.lockFor(ctx, op, id)
 	if err != nil {
-		return ctxErr(op, id, err, nil)
+		return err
 	}
 	defer unlock()
 	p, err := d.getOwned(ctx, op, id)

@@ -149,22 +149,24 @@ func TestStartFailsClearly(t *testing.T) {
 
 	d := newDriver(t, ns, kubedriver.WithPullPolicy(kubedriver.PullNever))
 	inst := create(t, ctx, d, contract.NewContainerConfig("missing-"+randomHex(3), "resilient-workload:does-not-exist"))
-	start := time.Now()
-	err := d.StartContainer(ctx, inst.ID)
-	wantCode(t, "StartContainer of a missing image", err, contract.CodeConfiguration)
-	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("StartContainer of a missing image took %v", took)
-	}
+	wantStartError(t, d, inst.ID, "a missing image", contract.CodeConfiguration)
 
 	big := newDriver(t, ns, kubedriver.WithCPURequestFraction(1))
 	cfg := contract.NewContainerConfig("big-"+randomHex(3), workloadImage)
 	cfg.Resources.CPU = 512
 	inst = create(t, ctx, big, cfg)
-	start = time.Now()
-	err = big.StartContainer(ctx, inst.ID)
-	wantCode(t, "StartContainer of 512 cores", err, contract.CodeResourceLimit)
+	wantStartError(t, big, inst.ID, "512 cores", contract.CodeResourceLimit)
+}
+
+// wantStartError fails the test unless StartContainer fails with code
+// within 20s.
+func wantStartError(t *testing.T, d *kubedriver.Driver, id, what string, code contract.Code) {
+	t.Helper()
+	start := time.Now()
+	err := d.StartContainer(ctxFor(t), id)
+	wantCode(t, "StartContainer of "+what, err, code)
 	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("StartContainer of 512 cores took %v", took)
+		t.Errorf("StartContainer of %s took %v", what, took)
 	}
 }
 
