@@ -561,17 +561,15 @@ func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o 
 		}
 	}
 	np.Spec.NodeName = ""
-	np.Spec.Priority = nil
+	np.Spec.Priority = nil // the Priority admission plugin sets them again
+	np.Spec.PreemptionPolicy = nil
 	np.Spec.SchedulingGates = slices.DeleteFunc(np.Spec.SchedulingGates, func(g corev1.PodSchedulingGate) bool { return g.Name == k.gate })
 	if o.gated {
 		np.Spec.SchedulingGates = append(np.Spec.SchedulingGates, corev1.PodSchedulingGate{Name: k.gate})
 	}
-	if _, err := d.core.Pods(d.ns).Create(dctx, np, metav1.CreateOptions{}); err != nil {
-		return nil, mapErr(dctx, op, id, fmt.Errorf("making the container's pod again after its delete: %w", err))
-	}
-	got, err := d.core.Pods(d.ns).Get(dctx, id, metav1.GetOptions{})
+	got, err := d.createAgain(dctx, op, np)
 	if err != nil {
-		return nil, mapErr(dctx, op, id, err)
+		return nil, err
 	}
 	if diff := appliedDiff(np, got, appliedLimits(np, 0), k.gate); len(diff) > 0 {
 		d.discard(dctx, id, got.UID)
@@ -579,6 +577,33 @@ func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o 
 			"the cluster did not apply "+strings.Join(diff, ", ")+" when the container's pod was made again, so the container was removed", nil)
 	}
 	return got, nil
+}
+
+// createAgain creates a pod a stop or start deleted and reads it back. An
+// API server that fails for a moment (a restart, an overload) must not
+// lose the container, so retryable failures are tried again until ctx is
+// done; a pod an earlier attempt made is taken when it is the same one.
+func (d *Driver) createAgain(ctx context.Context, op contract.Op, np *corev1.Pod) (*corev1.Pod, error) {
+	id := np.Name
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		_, err := d.core.Pods(d.ns).Create(ctx, np, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			got, gerr := d.core.Pods(d.ns).Get(ctx, id, metav1.GetOptions{})
+			switch {
+			case gerr == nil && err != nil && got.Annotations[d.keys.session] != np.Annotations[d.keys.session]:
+				return nil, mapErr(ctx, op, id, err) // the name was taken by another container
+			case gerr == nil:
+				return got, nil
+			}
+			err = gerr
+		}
+		if me := mapErr(ctx, op, id, err); !contract.IsRetryable(me) || ctx.Err() != nil {
+			return nil, newErr(op, contract.CodeOf(me), id, "the container's pod was deleted and could not be made again; the container is lost", me)
+		}
+		if sleep(ctx, delay) != nil {
+			return nil, newErr(op, contract.CodeTimeout, id, "the container's pod was deleted and could not be made again in time; the container is lost", err)
+		}
+	}
 }
 
 // waitGone waits until the pod (by its UID) is gone, at most wait, then
@@ -601,11 +626,16 @@ func (d *Driver) waitGoneSeen(ctx context.Context, op contract.Op, p *corev1.Pod
 		case apierrors.IsNotFound(err) && ctx.Err() == nil:
 			return last, nil
 		case err != nil:
-			return last, mapErr(ctx, op, id, err)
+			// A failure for a moment (a restart of the API server) is
+			// waited out; the caller's context bounds the wait.
+			if me := mapErr(ctx, op, id, err); !contract.IsRetryable(me) {
+				return last, me
+			}
 		case cur.UID != uid:
 			return last, nil // gone, and made again by another driver
+		default:
+			last = cur
 		}
-		last = cur
 		if !forced && time.Now().After(until) {
 			// The kubelet did not confirm (a lost node): delete it from
 			// the API.
@@ -615,7 +645,11 @@ func (d *Driver) waitGoneSeen(ctx context.Context, op contract.Op, p *corev1.Pod
 				Preconditions:      &metav1.Preconditions{UID: &uid},
 			})
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				return last, mapErr(ctx, op, id, err)
+				me := mapErr(ctx, op, id, err)
+				if !contract.IsRetryable(me) {
+					return last, me
+				}
+				forced = false // try again on the next round
 			}
 		}
 		if err := sleep(ctx, delay); err != nil {
