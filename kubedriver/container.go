@@ -314,7 +314,7 @@ func (d *Driver) waitRunning(ctx context.Context, op contract.Op, p *corev1.Pod)
 		if err := sleep(wctx, delay); err != nil {
 			break
 		}
-		delay = min(2*delay, 500*time.Millisecond)
+		delay = min(2*delay, 250*time.Millisecond)
 		np, err := d.core.Pods(d.ns).Get(wctx, id, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err) && wctx.Err() == nil:

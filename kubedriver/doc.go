@@ -48,6 +48,7 @@
 //   - [WithPullPolicy]: [PullIfMissing] (imagePullPolicy IfNotPresent, even
 //     for ":latest").
 //   - [WithCPURequestFraction]: 1 (CPU request = CPU limit).
+//   - [WithPodPIDsLimit]: 0 (read each node's podPidsLimit).
 //   - [WithVolumeSize]: 1024 MB per claim.
 //   - [WithStartTimeout]: 2m.
 //   - [WithLogLimit]: 4 MiB.
@@ -147,11 +148,15 @@
 // at most that many processes. A node without a limit, or with a larger
 // one, refuses the create with RESOURCE_LIMIT; its cause holds a
 // *contract.ValidationError naming resources.pids. So does a driver that
-// may not read the nodes (it needs get and list on nodes and get on
-// nodes/proxy). An instance reports the largest node limit as
-// Resources.PIDs: exactly the asked limit on a cluster configured with it
-// (podPidsLimit: 256 for the contract's default). The limit counts every
-// process of the pod, the sandbox's pause process included.
+// cannot read the nodes' configuration: it needs list on nodes and get on
+// nodes/proxy, and the API server proxies only to a kubelet on an address
+// other than loopback. Since get on nodes/proxy reaches the kubelet's API,
+// an operator may rather state the limit with [WithPodPIDsLimit]; the
+// driver then trusts it and reads nothing. An instance reports the largest
+// node limit as Resources.PIDs: exactly the asked limit on a cluster
+// configured with it (podPidsLimit: 256 for the contract's default). The
+// limit counts every process of the pod, the sandbox's pause process
+// included.
 //
 // # Idempotent create
 //

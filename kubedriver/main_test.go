@@ -3,9 +3,13 @@ package kubedriver_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -16,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
 	"k8s.io/client-go/rest"
@@ -36,6 +41,10 @@ var cluster struct {
 	core corev1client.CoreV1Interface
 	net  networkingv1client.NetworkingV1Interface
 	err  error
+	// podPIDs is the kubelets' podPidsLimit as the tests read it from a
+	// kubelet itself, when the API server cannot proxy to it (a kubelet on
+	// loopback); 0 when the driver can read it through the API server.
+	podPIDs int64
 }
 
 func TestMain(m *testing.M) {
@@ -55,6 +64,11 @@ func run(m *testing.M) int {
 		fmt.Fprint(os.Stderr, msg)
 	}
 	code := m.Run()
+	if cluster.core != nil {
+		if rc, ok := cluster.core.RESTClient().(*rest.RESTClient); ok {
+			utilnet.CloseIdleConnectionsFor(rc.Client.Transport)
+		}
+	}
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
 			fmt.Fprintf(os.Stderr, "kubedriver tests: goroutines leaked: %v\n", err)
@@ -106,7 +120,61 @@ func connect() error {
 		return fmt.Errorf("no node of the cluster at %s has the image %s", rc.Host, workloadImage)
 	}
 	cluster.rest, cluster.core, cluster.net = rc, core, netv1
+	if _, err := core.RESTClient().Get().AbsPath("/api/v1/nodes", nodes.Items[0].Name, "proxy", "configz").DoRaw(ctx); err != nil {
+		// The API server does not proxy to a kubelet on loopback, as on
+		// the test cluster: read its limit from the kubelet, and state it
+		// to the drivers with WithPodPIDsLimit.
+		n, kerr := kubeletPIDs(ctx, rc, nodes.Items[0])
+		if kerr != nil {
+			return fmt.Errorf("cannot read the kubelet's podPidsLimit, through the API server (%v) or from the kubelet (%v)", err, kerr)
+		}
+		if n <= 0 {
+			fmt.Fprintf(os.Stderr, "kubedriver tests: node %s has no podPidsLimit: the driver refuses every create there (set podPidsLimit: %d in the kubelet configuration)\n",
+				nodes.Items[0].Name, contract.DefaultPIDs)
+			n = 0
+		}
+		cluster.podPIDs = n
+	}
 	return nil
+}
+
+// kubeletPIDs reads a node's podPidsLimit from its kubelet's /configz,
+// with the kubeconfig's credentials; -1 when it is unset.
+func kubeletPIDs(ctx context.Context, rc *rest.Config, node corev1.Node) (int64, error) {
+	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
+	var errs []error
+	for _, a := range node.Status.Addresses {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://%s/configz", net.JoinHostPort(a.Address, fmt.Sprint(port))), nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+rc.BearerToken)
+		// The kubelet's serving certificate is its own; what it says is
+		// only the test's hint to the driver.
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		resp, err := hc.Do(req)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var cz struct {
+			KubeletConfig struct {
+				PodPidsLimit *int64 `json:"podPidsLimit"`
+			} `json:"kubeletconfig"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&cz)
+		resp.Body.Close()
+		hc.CloseIdleConnections()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			errs = append(errs, fmt.Errorf("%s: %s: %v", a.Address, resp.Status, err))
+			continue
+		}
+		if cz.KubeletConfig.PodPidsLimit == nil {
+			return -1, nil
+		}
+		return *cz.KubeletConfig.PodPidsLimit, nil
+	}
+	return 0, errors.Join(errs...)
 }
 
 // needCluster skips the test without a cluster, or fails it under CI=true.
@@ -186,12 +254,16 @@ func assertNothingLeft(t *testing.T, ctx context.Context, ns string) {
 // concurrent containers of one core each run at once.
 func newDriver(t *testing.T, ns string, opts ...kubedriver.Option) *kubedriver.Driver {
 	t.Helper()
-	opts = append([]kubedriver.Option{
+	base := []kubedriver.Option{
 		kubedriver.WithKubeconfig(os.Getenv("KUBECONFIG")),
 		kubedriver.WithNamespace(ns),
 		kubedriver.WithCPURequestFraction(0.01),
 		kubedriver.WithStartTimeout(time.Minute),
-	}, opts...)
+	}
+	if cluster.podPIDs > 0 {
+		base = append(base, kubedriver.WithPodPIDsLimit(cluster.podPIDs))
+	}
+	opts = append(base, opts...)
 	d, err := kubedriver.New(opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -72,6 +72,7 @@ type config struct {
 	startTimeout time.Duration
 	volumeSize   int64
 	cpuFraction  float64
+	podPIDs      int64 // the nodes' pids limit per pod as the operator states it; 0: read it
 	now          func() time.Time
 	// nodePIDs reads the pids limit of a node's pods; nil reads the
 	// kubelet's configuration through the API server. Tests replace it.
@@ -117,6 +118,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.volumeSize < 1 || c.volumeSize > contract.MaxDisk {
 		bad("volumeSize", "must be from 1 to %d MB", contract.MaxDisk)
+	}
+	if c.podPIDs < 0 || c.podPIDs > contract.MaxPIDs {
+		bad("podPIDsLimit", "must be from 1 to %d", contract.MaxPIDs)
 	}
 	if math.IsNaN(c.cpuFraction) || c.cpuFraction <= 0 || c.cpuFraction > 1 {
 		bad("cpuRequestFraction", "must be greater than 0 and at most 1")
@@ -239,6 +243,18 @@ func WithVolumeSize(mb int64) Option {
 // equal their limits.
 func WithCPURequestFraction(f float64) Option {
 	return optionFunc(func(c *config) { c.cpuFraction = f })
+}
+
+// WithPodPIDsLimit states that every node of the cluster limits each pod
+// to n processes (the kubelets' podPidsLimit), so the driver need not read
+// the kubelets' configuration, which takes get on nodes/proxy: a
+// permission that reaches the kubelet API, and one the API server cannot
+// serve for a kubelet on a loopback address. The driver trusts n as it
+// trusts the cluster: a wrong n makes it report and accept a limit the
+// nodes do not enforce. The default, 0, reads each node's limit; see
+// "Pids limit" in the package documentation.
+func WithPodPIDsLimit(n int64) Option {
+	return optionFunc(func(c *config) { c.podPIDs = n })
 }
 
 // WithClock sets the clock the reaper measures age with and HealthCheck

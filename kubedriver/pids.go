@@ -61,6 +61,9 @@ func (d *Driver) verifyPIDs(ctx context.Context, op contract.Op, asked int64) (i
 // nodeLimits returns the podPidsLimit of every schedulable node, from the
 // cache when it is fresh.
 func (d *Driver) nodeLimits(ctx context.Context, op contract.Op) (map[string]int64, error) {
+	if n := d.cfg.podPIDs; n > 0 {
+		return map[string]int64{"(every node, as WithPodPIDsLimit states)": n}, nil
+	}
 	c := &d.pids
 	c.mu.Lock()
 	if c.limits != nil && d.cfg.now().Sub(c.at) < pidsTTL {
@@ -104,7 +107,7 @@ func (d *Driver) nodeLimits(ctx context.Context, op contract.Op) (map[string]int
 }
 
 func (d *Driver) cannotVerify(op contract.Op, why string, cause error) error {
-	msg := why + " (it needs get and list on nodes and get on nodes/proxy, to read each kubelet's podPidsLimit)"
+	msg := why + " (to read each kubelet's podPidsLimit it needs list on nodes and get on nodes/proxy, through which the API server must reach the kubelet; or state the limit with WithPodPIDsLimit)"
 	var err error = &contract.ValidationError{Issues: []contract.Issue{{Path: "resources.pids", Message: msg}}}
 	if cause != nil {
 		err = fmt.Errorf("%w: %w", err, cause)
