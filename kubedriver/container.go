@@ -273,6 +273,7 @@ func (d *Driver) StartContainer(ctx context.Context, id string) error {
 			np.Spec.SchedulingGates = slices.DeleteFunc(np.Spec.SchedulingGates, func(g corev1.PodSchedulingGate) bool { return g.Name == d.keys.gate })
 			delete(np.Annotations, d.keys.stoppedAt)
 			delete(np.Annotations, d.keys.exitCode)
+			delete(np.Annotations, d.keys.finished)
 			up, err := d.core.Pods(d.ns).Update(ctx, np, metav1.UpdateOptions{})
 			if apierrors.IsConflict(err) && attempt < maxCreateAttempts && ctx.Err() == nil {
 				continue // changed meanwhile: read it again
@@ -551,6 +552,7 @@ func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o 
 	}
 	delete(ann, k.stoppedAt)
 	delete(ann, k.exitCode)
+	delete(ann, k.finished)
 	if t := d.startedAt(last); !t.IsZero() {
 		ann[k.startedAt] = formatTime(t)
 	}
@@ -558,6 +560,9 @@ func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o 
 		ann[k.stoppedAt] = formatTime(d.cfg.now())
 		if cs := containerStatus(last); cs != nil && cs.State.Terminated != nil {
 			ann[k.exitCode] = fmt.Sprint(cs.State.Terminated.ExitCode)
+			if f := cs.State.Terminated.FinishedAt; !f.IsZero() {
+				ann[k.finished] = formatTime(f.Time)
+			}
 		}
 	}
 	np.Spec.NodeName = ""

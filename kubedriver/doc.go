@@ -84,6 +84,7 @@
 //	annotation P/created-at         the first pod's creation time, once a pod is made again
 //	annotation P/stopped-at         when StopContainer stopped it (its status is "stopped")
 //	annotation P/exit-code          the exit code of the last run, when the kubelet reported it
+//	annotation P/finished-at        when the last run ended, when the kubelet reported it
 //	annotation P/started-at         when the last run started
 //	annotation P/logs               output of earlier runs (see Logs)
 //	scheduling gate P/start         holds a created or stopped pod unscheduled
@@ -194,12 +195,12 @@
 //     TIMEOUT. A start that failed leaves the pod ungated (status
 //     "created"); the kubelet may still run it later.
 //   - StopContainer deletes the pod with the grace period (the kubelet
-//     sends SIGTERM, then SIGKILL when it is over; it never gives less than
-//     2s), waits until the pod is gone, and makes it again under the same
-//     name, gated, with P/stopped-at, P/exit-code and P/started-at: status
-//     "stopped". A stop of a container that does not run succeeds and
-//     changes nothing. StartContainer then removes the gate, as after a
-//     create.
+//     sends SIGTERM, then SIGKILL when it is over, never sooner than 2s),
+//     waits until the pod is gone, and makes it again under the same name,
+//     gated, with P/stopped-at, P/exit-code, P/finished-at and
+//     P/started-at: status "stopped". A stop of a container that does not
+//     run succeeds and changes nothing. StartContainer then removes the
+//     gate, as after a create.
 //   - StartContainer on an exited container deletes its finished pod and
 //     makes it again, ungated.
 //   - RemoveContainer deletes the pod (grace period 1s when it runs, 0

@@ -33,6 +33,7 @@ type keys struct {
 	pids      string // the pids limit verified at create
 	stoppedAt string // when StopContainer stopped the container (RFC 3339)
 	exitCode  string // the exit code of its last run, when known
+	finished  string // when its last run ended, as the kubelet reported it
 	startedAt string // when its last run started (RFC 3339)
 	logs      string // output of earlier runs, timestamped lines
 
@@ -57,6 +58,7 @@ func newKeys(prefix string) keys {
 		pids:        k("pids"),
 		stoppedAt:   k("stopped-at"),
 		exitCode:    k("exit-code"),
+		finished:    k("finished-at"),
 		startedAt:   k("started-at"),
 		logs:        k("logs"),
 		gate:        k("start"),
