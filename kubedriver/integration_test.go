@@ -1,8 +1,13 @@
 package kubedriver_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,16 +22,16 @@ import (
 
 // A container made from the secure defaults, read back through the API
 // server with a client of the test's own: the pod carries every setting,
-// and the process inside runs as they say.
+// in a namespace that enforces the "restricted" Pod Security Standard; on
+// the node, its cgroup has the pids limit; and the process inside runs as
+// they say.
 func TestSecureDefaultsInPod(t *testing.T) {
 	needCluster(t)
 	t.Parallel()
-	ns := testNamespace(t)
+	ns := testNamespace(t, restricted...)
 	d := newDriver(t, ns, kubedriver.WithCPURequestFraction(1))
 	ctx := ctxFor(t)
-	cfg := contract.NewContainerConfig("secure-"+randomHex(3), workloadImage)
-	cfg.Command = []string{"whoami"}
-	inst := create(t, ctx, d, cfg)
+	inst := create(t, ctx, d, contract.NewContainerConfig("secure-"+randomHex(3), workloadImage))
 
 	p, err := cluster.core.Pods(ns).Get(ctx, inst.ID, metav1.GetOptions{})
 	if err != nil {
@@ -96,7 +101,15 @@ func TestSecureDefaultsInPod(t *testing.T) {
 		t.Errorf("instance Resources = %+v, want the defaults %+v", inst.Resources, contract.DefaultResourceLimits())
 	}
 
+	if err := d.StartContainer(ctx, inst.ID); err != nil {
+		t.Fatalf("StartContainer: %v", err)
+	}
+	wantPodPIDsMax(t, ctx, ns, inst.ID, inst.Resources.PIDs)
+
 	// The process inside: the workload prints who it is and exits.
+	cfg := contract.NewContainerConfig("secure-"+randomHex(3), workloadImage)
+	cfg.Command = []string{"whoami"}
+	inst = create(t, ctx, d, cfg)
 	if err := d.StartContainer(ctx, inst.ID); err != nil {
 		t.Fatalf("StartContainer: %v", err)
 	}
@@ -119,6 +132,35 @@ func TestSecureDefaultsInPod(t *testing.T) {
 	}
 	if err != nil || got == nil || got.Status != contract.StatusExited {
 		t.Errorf("after whoami exited: GetContainer = %+v, %v, want status exited", got, err)
+	}
+}
+
+// wantPodPIDsMax checks, when the test runs on the node, that the pod's
+// cgroup limits its processes to want.
+func wantPodPIDsMax(t *testing.T, ctx context.Context, ns, name string, want int64) {
+	t.Helper()
+	p, err := cluster.core.Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, pattern := range []string{
+		"/sys/fs/cgroup/pids/kubepods/pod%s/pids.max", "/sys/fs/cgroup/pids/kubepods/*/pod%s/pids.max", // cgroup v1, cgroupfs
+		"/sys/fs/cgroup/kubepods/pod%s/pids.max", "/sys/fs/cgroup/kubepods/*/pod%s/pids.max", // cgroup v2
+	} {
+		m, _ := filepath.Glob(fmt.Sprintf(pattern, p.UID))
+		found = append(found, m...)
+	}
+	if len(found) == 0 {
+		t.Logf("the pod's cgroup is not on this host (the test does not run on the node): its pids limit is not checked")
+		return
+	}
+	b, err := os.ReadFile(found[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(want, 10) {
+		t.Errorf("%s = %s, want %d", found[0], got, want)
 	}
 }
 

@@ -195,17 +195,20 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// testNamespace makes a namespace for the test. When the test ends it
+// testNamespace makes a namespace for the test, with labels given as key,
+// value, key, value... When the test ends it
 // checks through the API server that no pod, claim or policy is left in
 // it, and deletes it.
-func testNamespace(t *testing.T) string {
+func testNamespace(t *testing.T, labels ...string) string {
 	t.Helper()
 	ns := "kubedriver-test-" + randomHex(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := cluster.core.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: ns, Labels: map[string]string{"test.resilientdriver/kubedriver": "true"},
-	}}, metav1.CreateOptions{})
+	l := map[string]string{"test.resilientdriver/kubedriver": "true"}
+	for i := 0; i+1 < len(labels); i += 2 {
+		l[labels[i]] = labels[i+1]
+	}
+	_, err := cluster.core.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: l}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating namespace %s: %v", ns, err)
 	}
