@@ -246,3 +246,50 @@ func TestReap(t *testing.T) {
 		}
 	}
 }
+
+// A stop gives the process its grace period, then kills it; Force kills
+// after the kubelet's shortest grace period. The stopped container records
+// the exit code of the kill and keeps the output of its run.
+func TestStopGraceThenKill(t *testing.T) {
+	needCluster(t)
+	t.Parallel()
+	ns := testNamespace(t, restricted...)
+	d := newDriver(t, ns)
+	ctx := ctxFor(t)
+	for _, tt := range []struct {
+		name     string
+		opts     contract.StopOptions
+		min, max time.Duration
+	}{
+		{"grace", contract.StopOptions{Timeout: 4 * time.Second}, 4 * time.Second, 12 * time.Second},
+		{"force", contract.StopOptions{Force: true}, 0, 8 * time.Second},
+	} {
+		cfg := contract.NewContainerConfig("stop-"+randomHex(3), workloadImage)
+		cfg.Command = []string{"ignore-term"}
+		inst := create(t, ctx, d, cfg)
+		if err := d.StartContainer(ctx, inst.ID); err != nil {
+			t.Fatalf("%s: StartContainer: %v", tt.name, err)
+		}
+		start := time.Now()
+		if err := d.StopContainer(ctx, inst.ID, tt.opts); err != nil {
+			t.Fatalf("%s: StopContainer: %v", tt.name, err)
+		}
+		if took := time.Since(start); took < tt.min || took > tt.max {
+			t.Errorf("%s: StopContainer of a process that ignores SIGTERM took %v, want %v to %v", tt.name, took, tt.min, tt.max)
+		}
+		got, err := d.GetContainer(ctx, inst.ID)
+		if err != nil || got == nil || got.Status != contract.StatusStopped {
+			t.Fatalf("%s: after the stop GetContainer = %+v, %v, want stopped", tt.name, got, err)
+		}
+		p, err := cluster.core.Pods(ns).Get(ctx, inst.ID, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := p.Annotations[kubedriver.DefaultLabelPrefix+"/exit-code"]; code != "137" {
+			t.Errorf("%s: exit code recorded = %q, want 137 (SIGKILL)", tt.name, code)
+		}
+		if out, err := d.GetContainerLogs(ctx, inst.ID, contract.LogOptions{}); err != nil || !strings.Contains(out, "ignoring SIGTERM") {
+			t.Errorf("%s: logs of the stopped container = %q, %v, want the run's output", tt.name, out, err)
+		}
+	}
+}
