@@ -220,6 +220,21 @@ func (d *Driver) lockFor(ctx context.Context, op contract.Op, id string) (func()
 	return unlock, nil
 }
 
+// lockOwned takes the lifecycle lock of a container this driver manages
+// and returns its pod.
+func (d *Driver) lockOwned(ctx context.Context, op contract.Op, id string) (*corev1.Pod, func(), error) {
+	unlock, err := d.lockFor(ctx, op, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := d.getOwned(ctx, op, id)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return p, unlock, nil
+}
+
 // badID refuses an id that cannot name an object, without asking the API
 // server, with the op's NOT_FOUND code.
 func badID(op contract.Op, id string) error {
@@ -446,15 +461,11 @@ func (d *Driver) StopContainer(ctx context.Context, id string, opts contract.Sto
 	if opts.Timeout < 0 {
 		return newErr(op, contract.CodeConfiguration, id, "stop timeout must not be negative", nil)
 	}
-	unlock, err := d.lockFor(ctx, op, id)
+	p, unlock, err := d.lockOwned(ctx, op, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	p, err := d.getOwned(ctx, op, id)
-	if err != nil {
-		return err
-	}
 	switch {
 	case hasGate(p, d.keys.gate), terminal(p):
 		return nil // created, stopped or exited: it does not run
@@ -670,15 +681,11 @@ func (d *Driver) waitGoneSeen(ctx context.Context, op contract.Op, p *corev1.Pod
 // is gone.
 func (d *Driver) RemoveContainer(ctx context.Context, id string) error {
 	const op = contract.OpRemoveContainer
-	unlock, err := d.lockFor(ctx, op, id)
+	p, unlock, err := d.lockOwned(ctx, op, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	p, err := d.getOwned(ctx, op, id)
-	if err != nil {
-		return err
-	}
 	grace := int64(0)
 	wait := goneMargin
 	if hasRun(p) && !terminal(p) {
