@@ -1,0 +1,840 @@
+package kubedriver
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+const (
+	// maxCreateAttempts bounds the create loop: a random name taken, or a
+	// pod of the same key that was being deleted.
+	maxCreateAttempts = 4
+	// killMargin is what a stop keeps of the caller's deadline, after the
+	// grace period, for the kubelet to kill the container and the driver
+	// to make the pod again.
+	killMargin = 5 * time.Second
+	// goneMargin is how long a delete waits beyond its grace period for the
+	// pod to go before it deletes it by force.
+	goneMargin = 10 * time.Second
+	// cleanupTimeout bounds work that runs even when the caller's context
+	// is done: deleting a pod the driver refuses to hand out, and making a
+	// stopped container's pod again.
+	cleanupTimeout = 60 * time.Second
+	// removeGrace is the grace period of RemoveContainer for a running
+	// container; the kubelet gives at least 2s.
+	removeGrace = 1
+)
+
+// CreateContainer creates a pod held by the driver's scheduling gate, so it
+// is not scheduled: status "created". See the package documentation for
+// the mapping of every field, the secure defaults, the pids limit,
+// idempotency keys and the errors.
+func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConfig) (contract.ContainerInstance, error) {
+	const op = contract.OpCreateContainer
+	var none contract.ContainerInstance
+	if err := contract.ValidateContainerConfig(cfg); err != nil {
+		return none, withOp(err, op)
+	}
+	if k, ok := d.keys.firstReserved(cfg.Labels); ok {
+		return none, newErr(op, contract.CodeConfiguration, "",
+			fmt.Sprintf("label %q is in the driver's namespace %q; choose another key", k, d.keys.prefix+"/*"), nil)
+	}
+	lim, err := contract.EngineLimitsOf(cfg.Resources)
+	if err != nil {
+		return none, withOp(err, op)
+	}
+	if _, err := parseUser(cfg.Security.User); err != nil {
+		return none, newErr(op, contract.CodeConfiguration, "", err.Error(), nil)
+	}
+	if err := checkCtx(ctx, op, ""); err != nil {
+		return none, err
+	}
+	pids, err := d.verifyPIDs(ctx, op, lim.PIDs)
+	if err != nil {
+		return none, err
+	}
+	netValue := ""
+	if cfg.Network != "" {
+		if netValue, err = d.networkSelector(ctx, op, cfg.Network); err != nil {
+			return none, err
+		}
+	}
+	refs := make([]mountRef, len(cfg.Volumes))
+	for i, m := range cfg.Volumes {
+		if m.EffectiveType() == contract.MountVolume {
+			if refs[i].claim, err = d.claimOf(ctx, op, m.Source); err != nil {
+				return none, err
+			}
+		}
+	}
+	key, _ := contract.IdempotencyKey(ctx)
+	name := d.keys.podName(cfg.SessionID, key)
+	if key != "" {
+		// Serialize with this driver's other creates of the key and with
+		// a stop that makes the pod again.
+		unlock, err := d.locks.lock(ctx, name)
+		if err != nil {
+			return none, ctxErr(op, "", err, nil)
+		}
+		defer unlock()
+	}
+	for attempt := 1; ; attempt++ {
+		s, err := d.buildPod(cfg, name, key, lim, pids, netValue, refs)
+		if err != nil {
+			return none, err
+		}
+		_, err = d.core.Pods(d.ns).Create(ctx, s.pod, metav1.CreateOptions{})
+		if err == nil {
+			return d.finishCreate(ctx, s)
+		}
+		if ctx.Err() != nil || !apierrors.IsAlreadyExists(err) || attempt == maxCreateAttempts {
+			return none, mapErr(ctx, op, "", err)
+		}
+		if key == "" {
+			name = d.keys.podName(cfg.SessionID, "") // a random name was taken
+			continue
+		}
+		inst, found, err := d.adopt(ctx, cfg, key, name)
+		if err != nil || found {
+			return inst, err
+		}
+	}
+}
+
+// finishCreate reads the pod back and fails closed: a pod whose limits or
+// security settings were not applied as asked is deleted, and the create
+// fails with RESOURCE_LIMIT naming what differs.
+func (d *Driver) finishCreate(ctx context.Context, s podSpec) (contract.ContainerInstance, error) {
+	const op = contract.OpCreateContainer
+	name := s.pod.Name
+	got, err := d.core.Pods(d.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		d.discard(ctx, name, "")
+		return contract.ContainerInstance{}, mapErr(ctx, op, name, err)
+	}
+	if diff := appliedDiff(s.pod, got, s.limits, d.keys.gate); len(diff) > 0 {
+		d.discard(ctx, name, got.UID)
+		return contract.ContainerInstance{}, newErr(op, contract.CodeResourceLimit, name,
+			"the cluster did not apply "+strings.Join(diff, ", ")+", so the pod was deleted", nil)
+	}
+	return d.instanceOf(got), nil
+}
+
+// adoptWaits are the pauses of adopt while the pod of the key is being
+// deleted.
+var adoptWaits = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+	400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second, time.Second}
+
+// adopt handles a create whose pod name, derived from the key, is taken:
+// the pod is returned when a create with the same key and session made
+// it. found is false when the holder of the name is gone, so the create
+// may try again.
+func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, name string) (inst contract.ContainerInstance, found bool, err error) {
+	const op = contract.OpCreateContainer
+	for i := 0; ; i++ {
+		p, err := d.core.Pods(d.ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && ctx.Err() == nil:
+			return inst, false, nil
+		case err != nil:
+			return inst, false, mapErr(ctx, op, name, err)
+		}
+		k := d.keys
+		if !k.isManaged(p.Labels) || p.Annotations[k.key] != key || p.Annotations[k.session] != cfg.SessionID {
+			return inst, false, &contract.DriverError{
+				Code:    contract.CodeContainerCreation,
+				Message: fmt.Sprintf("pod name %q is taken by a pod another create made (different idempotency key or session); retrying cannot help", name),
+				Op:      op, ID: name,
+			}
+		}
+		if p.DeletionTimestamp == nil {
+			return d.instanceOf(p), true, nil
+		}
+		// The container of the key is being removed: once it is gone, the
+		// create makes a new one.
+		if i == len(adoptWaits) {
+			return inst, false, newErr(op, contract.CodeContainerCreation, name, "the pod of this idempotency key is still being deleted", nil)
+		}
+		if err := sleep(ctx, adoptWaits[i]); err != nil {
+			return inst, false, ctxErr(op, name, err, nil)
+		}
+	}
+}
+
+// discard deletes a pod the driver will not hand out, by force. It runs
+// even when ctx is done, bounded by cleanupTimeout; a failure leaves a
+// managed pod the reaper removes. uid, when set, makes sure only that pod
+// is deleted.
+func (d *Driver) discard(ctx context.Context, name string, uid k8stypes.UID) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	opts := metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}
+	if uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	_ = d.core.Pods(d.ns).Delete(ctx, name, opts)
+}
+
+// getOwned returns the pod of a container this driver manages, or the
+// op's NOT_FOUND error.
+func (d *Driver) getOwned(ctx context.Context, op contract.Op, id string) (*corev1.Pod, error) {
+	if !validObjectName(id) {
+		return nil, badID(op, id)
+	}
+	p, err := d.core.Pods(d.ns).Get(ctx, id, metav1.GetOptions{})
+	if err != nil {
+		return nil, mapErr(ctx, op, id, err)
+	}
+	if !d.keys.isManaged(p.Labels) {
+		return nil, notFound(op, id)
+	}
+	return p, nil
+}
+
+// lockFor checks id and takes its lifecycle lock for op; the caller
+// releases it with the returned function.
+func (d *Driver) lockFor(ctx context.Context, op contract.Op, id string) (func(), error) {
+	if !validObjectName(id) {
+		return nil, badID(op, id)
+	}
+	if err := checkCtx(ctx, op, id); err != nil {
+		return nil, err
+	}
+	unlock, err := d.locks.lock(ctx, id)
+	if err != nil {
+		return nil, ctxErr(op, id, err, nil)
+	}
+	return unlock, nil
+}
+
+// lockOwned takes the lifecycle lock of a container this driver manages
+// and returns its pod.
+func (d *Driver) lockOwned(ctx context.Context, op contract.Op, id string) (*corev1.Pod, func(), error) {
+	unlock, err := d.lockFor(ctx, op, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := d.getOwned(ctx, op, id)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return p, unlock, nil
+}
+
+// badID refuses an id that cannot name an object, without asking the API
+// server, with the op's NOT_FOUND code.
+func badID(op contract.Op, id string) error {
+	shown := id
+	if len(shown) > 80 {
+		shown = shown[:80] + "..."
+	}
+	return newErr(op, notFoundCode(op), "", fmt.Sprintf("invalid %s id %q: an id is a Kubernetes object name (a DNS subdomain: lower-case letters, digits, '-' and '.')", noun(op), shown), nil)
+}
+
+// terminal reports whether the pod's phase is final: its container ran and
+// exited by itself (or was never able to run).
+func terminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// hasRun reports whether the pod's container has started, so that it may
+// have output.
+func hasRun(p *corev1.Pod) bool {
+	cs := containerStatus(p)
+	return cs != nil && (cs.State.Running != nil || cs.State.Terminated != nil)
+}
+
+// StartContainer starts a created or stopped container: it removes the
+// scheduling gate, and waits until the container runs (or has already
+// exited) or fails clearly; see the package documentation. A container that
+// exited by itself gets a new pod, as the same container. Starting a
+// running container succeeds.
+func (d *Driver) StartContainer(ctx context.Context, id string) error {
+	const op = contract.OpStartContainer
+	unlock, err := d.lockFor(ctx, op, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for attempt := 1; ; attempt++ {
+		p, err := d.getOwned(ctx, op, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case p.DeletionTimestamp != nil:
+			// Another driver stops or removes it: look again once it is
+			// gone.
+			if err := d.waitGone(ctx, op, p, d.cfg.stopTimeout+goneMargin); err != nil {
+				return err
+			}
+			continue
+		case hasGate(p, d.keys.gate):
+			np := p.DeepCopy()
+			np.Spec.SchedulingGates = slices.DeleteFunc(np.Spec.SchedulingGates, func(g corev1.PodSchedulingGate) bool { return g.Name == d.keys.gate })
+			delete(np.Annotations, d.keys.stoppedAt)
+			delete(np.Annotations, d.keys.exitCode)
+			delete(np.Annotations, d.keys.finished)
+			up, err := d.core.Pods(d.ns).Update(ctx, np, metav1.UpdateOptions{})
+			if apierrors.IsConflict(err) && attempt < maxCreateAttempts && ctx.Err() == nil {
+				continue // changed meanwhile: read it again
+			}
+			if err != nil {
+				return mapErr(ctx, op, id, err)
+			}
+			return d.waitRunning(ctx, op, up)
+		case terminal(p):
+			np, err := d.remake(ctx, op, p, remakeOptions{})
+			if err != nil {
+				return err
+			}
+			return d.waitRunning(ctx, op, np)
+		}
+		return d.waitRunning(ctx, op, p)
+	}
+}
+
+// waitRunning waits until the pod's container runs or has run, or fails
+// with a clear error: an image that cannot be had, a config the kubelet
+// refuses, requests no node can ever hold, a pod that did not run within
+// the start timeout (naming the last reason), or the caller's deadline.
+func (d *Driver) waitRunning(ctx context.Context, op contract.Op, p *corev1.Pod) error {
+	id := p.Name
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.startTimeout)
+	defer cancel()
+	delay := 50 * time.Millisecond
+	why := "the pod is pending"
+	checkedFit := false
+	for {
+		done, reason, err := d.startOutcome(wctx, op, p, &checkedFit)
+		if done || err != nil {
+			return err
+		}
+		if reason != "" {
+			why = reason
+		}
+		if err := sleep(wctx, delay); err != nil {
+			break
+		}
+		delay = min(2*delay, 250*time.Millisecond)
+		np, err := d.core.Pods(d.ns).Get(wctx, id, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && wctx.Err() == nil:
+			return newErr(op, contract.CodeContainerNotFound, id, "the pod was deleted while it was starting", err)
+		case err != nil && wctx.Err() == nil:
+			return mapErr(ctx, op, id, err)
+		case err == nil:
+			p = np
+		}
+		if wctx.Err() != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		return ctxErr(op, id, ctx.Err(), fmt.Errorf("the container did not run yet: %s", why))
+	}
+	return newErr(op, contract.CodeContainerStart, id,
+		fmt.Sprintf("the container did not run within %v: %s", d.cfg.startTimeout, why), nil)
+}
+
+// startOutcome judges a starting pod: done when the container runs or has
+// run, an error when it cannot run, else why it waits.
+func (d *Driver) startOutcome(ctx context.Context, op contract.Op, p *corev1.Pod, checkedFit *bool) (done bool, why string, err error) {
+	id := p.Name
+	cs := containerStatus(p)
+	if cs != nil {
+		switch st := cs.State; {
+		case st.Running != nil:
+			return true, "", nil
+		case st.Terminated != nil:
+			switch st.Terminated.Reason {
+			case "StartError", "ContainerCannotRun":
+				return false, "", newErr(op, contract.CodeConfiguration, id,
+					fmt.Sprintf("the container cannot run (%s): %s", st.Terminated.Reason, st.Terminated.Message), nil)
+			}
+			return true, "", nil // it ran and exited already
+		case st.Waiting != nil:
+			w := st.Waiting
+			msg := fmt.Sprintf("%s: %s", w.Reason, w.Message)
+			switch w.Reason {
+			case "ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError":
+				return false, "", newErr(op, contract.CodeConfiguration, id, "the container cannot start: "+msg, nil)
+			case "ErrImagePull", "ImagePullBackOff":
+				code := contract.CodeContainerStart
+				switch lower := strings.ToLower(w.Message); {
+				case strings.Contains(lower, "unauthorized"), strings.Contains(lower, "authentication required"), strings.Contains(lower, "pull access denied"):
+					code = contract.CodeAuthentication
+				case strings.Contains(lower, "not found"), strings.Contains(lower, "manifest unknown"), strings.Contains(lower, "does not exist"):
+					code = contract.CodeConfiguration
+				}
+				return false, "", newErr(op, code, id, "the image cannot be pulled: "+msg, nil)
+			}
+			return false, msg, nil
+		}
+	}
+	if terminal(p) {
+		if strings.HasPrefix(p.Status.Reason, "OutOf") {
+			return false, "", newErr(op, contract.CodeResourceLimit, id,
+				fmt.Sprintf("the node refused the pod (%s): %s", p.Status.Reason, p.Status.Message), nil)
+		}
+		return false, "", newErr(op, contract.CodeContainerStart, id,
+			fmt.Sprintf("the pod failed before its container ran (%s): %s", p.Status.Reason, p.Status.Message), nil)
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			why = fmt.Sprintf("not scheduled (%s): %s", c.Reason, c.Message)
+			if c.Reason == corev1.PodReasonUnschedulable && !*checkedFit {
+				*checkedFit = true
+				if err := d.checkFits(ctx, op, p); err != nil {
+					return false, "", err
+				}
+			}
+		}
+	}
+	return false, why, nil
+}
+
+// checkFits fails with RESOURCE_LIMIT when no node of the cluster could
+// ever hold the pod's requests, even empty. Nodes it may not list are not
+// judged.
+func (d *Driver) checkFits(ctx context.Context, op contract.Op, p *corev1.Pod) error {
+	c := mainContainer(p)
+	if c == nil {
+		return nil
+	}
+	nodes, err := d.core.Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		return nil
+	}
+	var short []string
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
+		want, ok := c.Resources.Requests[r]
+		if !ok {
+			continue
+		}
+		fits := false
+		var most string
+		for _, n := range nodes.Items {
+			if n.Spec.Unschedulable {
+				continue
+			}
+			alloc, ok := n.Status.Allocatable[r]
+			if !ok || alloc.Cmp(want) >= 0 {
+				fits = true
+				break
+			}
+			most = alloc.String()
+		}
+		if !fits {
+			short = append(short, fmt.Sprintf("%s request %s exceeds every node's allocatable (at most %s)", r, want.String(), most))
+		}
+	}
+	if short != nil {
+		return newErr(op, contract.CodeResourceLimit, p.Name, "no node can ever run the pod: "+strings.Join(short, "; "), nil)
+	}
+	return nil
+}
+
+// StopContainer stops a running container: the pod is deleted with the
+// grace period (SIGTERM, then SIGKILL when it is over), and once it is gone
+// it is made again, held by the scheduling gate and marked stopped, with
+// the output so far. Force stops with the shortest grace the kubelet gives
+// (2s). Stopping a container that does not run succeeds. When ctx has a
+// deadline too short for the grace period, the grace period is shortened;
+// see the package documentation.
+func (d *Driver) StopContainer(ctx context.Context, id string, opts contract.StopOptions) error {
+	const op = contract.OpStopContainer
+	if opts.Timeout < 0 {
+		return newErr(op, contract.CodeConfiguration, id, "stop timeout must not be negative", nil)
+	}
+	p, unlock, err := d.lockOwned(ctx, op, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	switch {
+	case hasGate(p, d.keys.gate), terminal(p):
+		return nil // created, stopped or exited: it does not run
+	case p.DeletionTimestamp != nil:
+		return d.waitGone(ctx, op, p, d.cfg.stopTimeout+goneMargin)
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = d.cfg.stopTimeout
+	}
+	grace, ok := graceWithin(ctx, timeout)
+	if opts.Force || !ok {
+		grace = 0
+	}
+	_, err = d.remake(ctx, op, p, remakeOptions{gated: true, grace: grace, stopped: hasRun(p)})
+	return err
+}
+
+// graceWithin returns the grace period a stop can give within ctx's
+// deadline, keeping killMargin; ok is false when there is no time for one.
+func graceWithin(ctx context.Context, timeout time.Duration) (grace time.Duration, ok bool) {
+	dl, has := ctx.Deadline()
+	if !has {
+		return timeout, true
+	}
+	budget := time.Until(dl) - killMargin
+	if budget < time.Second {
+		return 0, false
+	}
+	return min(timeout, budget.Truncate(time.Second)), true
+}
+
+// graceSeconds is the API's grace period for a wait of grace: whole
+// seconds, rounded up, at least 1 (0 would delete the pod from the API at
+// once, before its container has stopped).
+func graceSeconds(grace time.Duration) int64 {
+	return max(1, int64(math.Ceil(grace.Seconds())))
+}
+
+// remakeOptions say how [Driver.remake] makes a pod again.
+type remakeOptions struct {
+	gated   bool          // held by the gate (a stop); otherwise it starts (a start of an exited container)
+	grace   time.Duration // grace period of the delete
+	stopped bool          // mark it stopped: it ran and a stop ended it
+}
+
+// remake deletes a pod and makes it again under the same name, as the same
+// container: its labels, annotations and spec, the output of its runs so
+// far, and, for a stop, the time and exit code. Once the delete is under
+// way the rest runs even when ctx is done, bounded by cleanupTimeout, so
+// that an interrupted stop does not lose the container. The new pod is
+// checked as a create's is; one the cluster changed is deleted.
+func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o remakeOptions) (*corev1.Pod, error) {
+	id := old.Name
+	capture := d.captureLogs(ctx, old)
+	defer capture.cancel()
+	uid := old.UID
+	err := d.core.Pods(d.ns).Delete(ctx, id, metav1.DeleteOptions{
+		GracePeriodSeconds: new(graceSeconds(o.grace)),
+		Preconditions:      &metav1.Preconditions{UID: &uid},
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		if apierrors.IsConflict(err) {
+			return nil, newErr(op, failureCode(op), id, "the container's pod was replaced meanwhile; try again", err)
+		}
+		return nil, mapErr(ctx, op, id, err)
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.grace+cleanupTimeout)
+	defer cancel()
+	last, err := d.waitGoneSeen(dctx, op, old, o.grace+goneMargin)
+	if err != nil {
+		return nil, err
+	}
+	logs := capture.wait(dctx)
+
+	np := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        id,
+			Namespace:   d.ns,
+			Labels:      maps.Clone(old.Labels),
+			Annotations: maps.Clone(old.Annotations),
+		},
+		Spec: *old.Spec.DeepCopy(),
+	}
+	if np.Annotations == nil {
+		np.Annotations = map[string]string{}
+	}
+	k := d.keys
+	ann := np.Annotations
+	if ann[k.created] == "" {
+		ann[k.created] = formatTime(old.CreationTimestamp.Time)
+	}
+	if saved := joinLogs(ann[k.logs], logs); saved != "" {
+		ann[k.logs] = saved
+	}
+	delete(ann, k.stoppedAt)
+	delete(ann, k.exitCode)
+	delete(ann, k.finished)
+	if t := d.startedAt(last); !t.IsZero() {
+		ann[k.startedAt] = formatTime(t)
+	}
+	if o.stopped {
+		ann[k.stoppedAt] = formatTime(d.cfg.now())
+		if cs := containerStatus(last); cs != nil && cs.State.Terminated != nil {
+			ann[k.exitCode] = fmt.Sprint(cs.State.Terminated.ExitCode)
+			if f := cs.State.Terminated.FinishedAt; !f.IsZero() {
+				ann[k.finished] = formatTime(f.Time)
+			}
+		}
+	}
+	np.Spec.NodeName = ""
+	np.Spec.Priority = nil // the Priority admission plugin sets them again
+	np.Spec.PreemptionPolicy = nil
+	np.Spec.SchedulingGates = slices.DeleteFunc(np.Spec.SchedulingGates, func(g corev1.PodSchedulingGate) bool { return g.Name == k.gate })
+	if o.gated {
+		np.Spec.SchedulingGates = append(np.Spec.SchedulingGates, corev1.PodSchedulingGate{Name: k.gate})
+	}
+	got, err := d.createAgain(dctx, op, np)
+	if err != nil {
+		return nil, err
+	}
+	if diff := appliedDiff(np, got, appliedLimits(np, 0), k.gate); len(diff) > 0 {
+		d.discard(dctx, id, got.UID)
+		return nil, newErr(op, contract.CodeResourceLimit, id,
+			"the cluster did not apply "+strings.Join(diff, ", ")+" when the container's pod was made again, so the container was removed", nil)
+	}
+	return got, nil
+}
+
+// createAgain creates a pod a stop or start deleted and reads it back. An
+// API server that fails for a moment (a restart, an overload) must not
+// lose the container, so retryable failures are tried again until ctx is
+// done; a pod an earlier attempt made is taken when it is the same one.
+func (d *Driver) createAgain(ctx context.Context, op contract.Op, np *corev1.Pod) (*corev1.Pod, error) {
+	id := np.Name
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		_, err := d.core.Pods(d.ns).Create(ctx, np, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			got, gerr := d.core.Pods(d.ns).Get(ctx, id, metav1.GetOptions{})
+			switch {
+			case gerr == nil && err != nil && got.Annotations[d.keys.session] != np.Annotations[d.keys.session]:
+				return nil, mapErr(ctx, op, id, err) // the name was taken by another container
+			case gerr == nil:
+				return got, nil
+			}
+			err = gerr
+		}
+		if me := mapErr(ctx, op, id, err); !contract.IsRetryable(me) || ctx.Err() != nil {
+			return nil, newErr(op, contract.CodeOf(me), id, "the container's pod was deleted and could not be made again; the container is lost", me)
+		}
+		if sleep(ctx, delay) != nil {
+			return nil, newErr(op, contract.CodeTimeout, id, "the container's pod was deleted and could not be made again in time; the container is lost", err)
+		}
+	}
+}
+
+// waitGone waits until the pod (by its UID) is gone, at most wait, then
+// deletes it by force and waits again.
+func (d *Driver) waitGone(ctx context.Context, op contract.Op, p *corev1.Pod, wait time.Duration) error {
+	_, err := d.waitGoneSeen(ctx, op, p, wait)
+	return err
+}
+
+// waitGoneSeen is waitGone that also returns the pod as last seen.
+func (d *Driver) waitGoneSeen(ctx context.Context, op contract.Op, p *corev1.Pod, wait time.Duration) (*corev1.Pod, error) {
+	id, uid := p.Name, p.UID
+	last := p
+	forced := false
+	until := time.Now().Add(wait)
+	delay := 50 * time.Millisecond
+	for {
+		cur, err := d.core.Pods(d.ns).Get(ctx, id, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && ctx.Err() == nil:
+			return last, nil
+		case err != nil:
+			// A failure for a moment (a restart of the API server) is
+			// waited out; the caller's context bounds the wait.
+			if me := mapErr(ctx, op, id, err); !contract.IsRetryable(me) {
+				return last, me
+			}
+		case cur.UID != uid:
+			return last, nil // gone, and made again by another driver
+		default:
+			last = cur
+		}
+		if !forced && time.Now().After(until) {
+			// The kubelet did not confirm (a lost node): delete it from
+			// the API.
+			forced = true
+			err := d.core.Pods(d.ns).Delete(ctx, id, metav1.DeleteOptions{
+				GracePeriodSeconds: new(int64(0)),
+				Preconditions:      &metav1.Preconditions{UID: &uid},
+			})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				me := mapErr(ctx, op, id, err)
+				if !contract.IsRetryable(me) {
+					return last, me
+				}
+				forced = false // try again on the next round
+			}
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return last, ctxErr(op, id, err, nil)
+		}
+		delay = min(2*delay, 250*time.Millisecond)
+	}
+}
+
+// RemoveContainer removes a container permanently: its pod is deleted,
+// with a grace period of a second when it runs, by force when it does not
+// go within the grace period and a margin; the call returns once the pod
+// is gone.
+func (d *Driver) RemoveContainer(ctx context.Context, id string) error {
+	const op = contract.OpRemoveContainer
+	p, unlock, err := d.lockOwned(ctx, op, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	grace := int64(0)
+	wait := goneMargin
+	if hasRun(p) && !terminal(p) {
+		grace = removeGrace
+		wait += removeGrace * time.Second
+	}
+	uid := p.UID
+	err = d.core.Pods(d.ns).Delete(ctx, id, metav1.DeleteOptions{
+		GracePeriodSeconds: &grace,
+		Preconditions:      &metav1.Preconditions{UID: &uid},
+	})
+	switch {
+	case apierrors.IsConflict(err) && ctx.Err() == nil:
+		return newErr(op, contract.CodeContainerRemove, id, "the container's pod was replaced meanwhile; try again", err)
+	case err != nil:
+		return mapErr(ctx, op, id, err)
+	}
+	return d.waitGone(ctx, op, p, wait)
+}
+
+// GetContainer returns the container, or nil and a nil error when no
+// container of this driver has that id. While this driver stops the
+// container, whose pod is then briefly absent, it waits for the stop.
+func (d *Driver) GetContainer(ctx context.Context, id string) (*contract.ContainerInstance, error) {
+	const op = contract.OpGetContainer
+	if !validObjectName(id) {
+		return nil, nil
+	}
+	if err := checkCtx(ctx, op, id); err != nil {
+		return nil, err
+	}
+	for again := true; ; again = false {
+		p, err := d.core.Pods(d.ns).Get(ctx, id, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && ctx.Err() == nil {
+			if again && d.locks.busy(id) {
+				unlock, err := d.locks.lock(ctx, id)
+				if err != nil {
+					return nil, ctxErr(op, id, err, nil)
+				}
+				unlock()
+				continue
+			}
+			return nil, nil
+		}
+		if err != nil {
+			return nil, mapErr(ctx, op, id, err)
+		}
+		if !d.keys.isManaged(p.Labels) {
+			return nil, nil
+		}
+		inst := d.instanceOf(p)
+		return &inst, nil
+	}
+}
+
+// listPods lists the pods that match a label selector.
+func (d *Driver) listPods(ctx context.Context, op contract.Op, selector string) ([]corev1.Pod, error) {
+	list, err := d.core.Pods(d.ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, mapErr(ctx, op, "", err)
+	}
+	return list.Items, nil
+}
+
+var knownStatuses = []contract.ContainerStatus{
+	contract.StatusCreated, contract.StatusRunning, contract.StatusPaused, contract.StatusStopped,
+	contract.StatusRemoving, contract.StatusExited, contract.StatusDead,
+}
+
+// ListContainers returns the managed containers that match filter, oldest
+// first. The API server selects by the managed label, the session's hash
+// and the filter's labels that are valid Kubernetes labels; the rest is
+// filtered after mapping. An unknown status or state is a CONFIGURATION
+// error.
+func (d *Driver) ListContainers(ctx context.Context, filter contract.ContainerFilter) ([]contract.ContainerInstance, error) {
+	const op = contract.OpListContainers
+	if filter.Status != "" && !slices.Contains(knownStatuses, filter.Status) {
+		return nil, newErr(op, contract.CodeConfiguration, "", fmt.Sprintf("unknown container status %q in filter", filter.Status), nil)
+	}
+	switch filter.State {
+	case "", contract.StateRunning, contract.StateTerminated, contract.StateError:
+	default:
+		return nil, newErr(op, contract.CodeConfiguration, "", fmt.Sprintf("unknown container state %q in filter", filter.State), nil)
+	}
+	if err := checkCtx(ctx, op, ""); err != nil {
+		return nil, err
+	}
+	if _, ok := d.keys.firstReserved(filter.Label); ok {
+		return []contract.ContainerInstance{}, nil // such labels are never in an instance's Labels
+	}
+	sel := labels.Set{d.keys.managed: "true"}
+	if filter.SessionID != "" {
+		sel[d.keys.sessionHash] = hash(filter.SessionID)
+	}
+	for k, v := range filter.Label {
+		if mirrored(k, v) {
+			sel[k] = v
+		}
+	}
+	pods, err := d.listPods(ctx, op, sel.String())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]contract.ContainerInstance, 0, len(pods))
+	for i := range pods {
+		if inst := d.instanceOf(&pods[i]); filter.Matches(inst) {
+			out = append(out, inst)
+		}
+	}
+	slices.SortFunc(out, func(a, b contract.ContainerInstance) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// IsContainerHealthy reports whether the container runs and its pod is
+// Ready (the kubelet's readiness: the container runs and passes a
+// readiness probe when it has one).
+func (d *Driver) IsContainerHealthy(ctx context.Context, id string) (bool, error) {
+	const op = contract.OpIsContainerHealthy
+	if err := checkCtx(ctx, op, id); err != nil {
+		return false, err
+	}
+	p, err := d.getForRead(ctx, op, id)
+	if err != nil {
+		return false, err
+	}
+	if d.statusOf(p) != contract.StatusRunning {
+		return false, nil
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue, nil
+		}
+	}
+	return false, nil
+}
+
+// sleep waits for d or until ctx is done, and returns ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

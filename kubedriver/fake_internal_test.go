@@ -1,0 +1,334 @@
+package kubedriver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	fakecorev1 "k8s.io/client-go/kubernetes/typed/core/v1/fake"
+	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
+	fakenetworkingv1 "k8s.io/client-go/kubernetes/typed/networking/v1/fake"
+	storagev1client "k8s.io/client-go/kubernetes/typed/storage/v1"
+	fakestoragev1 "k8s.io/client-go/kubernetes/typed/storage/v1/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/resilientdriver/resilient/contract"
+)
+
+// fakeClients is client-go's fake typed clients of the three groups the
+// driver uses over one object tracker: what k8s.io/client-go/kubernetes/fake
+// gives, without compiling every API group.
+type fakeClients struct {
+	fake    *k8stesting.Fake
+	tracker k8stesting.ObjectTracker
+}
+
+func (f *fakeClients) CoreV1() corev1client.CoreV1Interface {
+	return &fakecorev1.FakeCoreV1{Fake: f.fake}
+}
+func (f *fakeClients) NetworkingV1() networkingv1client.NetworkingV1Interface {
+	return &fakenetworkingv1.FakeNetworkingV1{Fake: f.fake}
+}
+func (f *fakeClients) StorageV1() storagev1client.StorageV1Interface {
+	return &fakestoragev1.FakeStorageV1{Fake: f.fake}
+}
+
+const testNamespace = "test"
+
+// newFake returns a driver on fake clients holding objs and one node, whose
+// kubelet limits pods to nodePIDs processes.
+func newFake(t *testing.T, nodePIDs int64, objs ...runtime.Object) (*Driver, *fakeClients) {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, networkingv1.AddToScheme, storagev1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tracker := k8stesting.NewObjectTracker(scheme, serializer.NewCodecFactory(scheme).UniversalDecoder())
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"),
+	}}}
+	for _, o := range append([]runtime.Object{node}, objs...) {
+		if err := tracker.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fakeClients{fake: &k8stesting.Fake{}, tracker: tracker}
+	f.fake.AddReactor("*", "*", k8stesting.ObjectReaction(tracker))
+	d, err := New(WithClientset(f), WithNamespace(testNamespace), WithStartTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cfg.nodePIDs = func(context.Context, string) (int64, error) { return nodePIDs, nil }
+	return d, f
+}
+
+var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+func (f *fakeClients) pods(t *testing.T) []corev1.Pod {
+	t.Helper()
+	obj, err := f.tracker.List(podsResource, schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, testNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj.(*corev1.PodList).Items
+}
+
+func wantCode(t *testing.T, what string, err error, code contract.Code) {
+	t.Helper()
+	if !errors.Is(err, &contract.DriverError{Code: code}) {
+		t.Fatalf("%s = %v (code %q), want %s", what, err, contract.CodeOf(err), code)
+	}
+	if got := contract.IsRetryable(err); got != code.Retryable() {
+		t.Errorf("%s: IsRetryable = %v, want %v", what, got, code.Retryable())
+	}
+}
+
+func TestCreateFailsClosed(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(p *corev1.Pod)
+		want   string
+	}{
+		{"memory limit raised", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("1Gi")
+		}, "the memory limit"},
+		{"cpu limit dropped", func(p *corev1.Pod) { delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceCPU) }, "the cpu limit"},
+		{"escalation allowed", func(p *corev1.Pod) { p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = new(true) }, "allowPrivilegeEscalation"},
+		{"capability added", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"}
+		}, "the added capabilities"},
+		{"token mounted", func(p *corev1.Pod) { p.Spec.AutomountServiceAccountToken = new(true) }, "automountServiceAccountToken"},
+		{"sidecar injected", func(p *corev1.Pod) {
+			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "proxy", Image: "proxy"})
+		}, "the pod's containers"},
+		{"tmp unbounded", func(p *corev1.Pod) {
+			for i := range p.Spec.Volumes {
+				if p.Spec.Volumes[i].EmptyDir != nil {
+					p.Spec.Volumes[i].EmptyDir.SizeLimit = nil
+				}
+			}
+		}, "the volumes and mounts"},
+		{"host network", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, "namespaces"},
+		{"seccomp unconfined", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
+		}, "the seccomp profile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, f := newFake(t, contract.DefaultPIDs)
+			// An admission webhook that changes the pod on its way in.
+			f.fake.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				tt.mutate(a.(k8stesting.CreateAction).GetObject().(*corev1.Pod))
+				return false, nil, nil
+			})
+			_, err := d.CreateContainer(t.Context(), contract.NewContainerConfig("s1", "resilient-workload:latest"))
+			wantCode(t, "CreateContainer", err, contract.CodeResourceLimit)
+			var de *contract.DriverError
+			if !errors.As(err, &de) || !strings.Contains(de.Message, tt.want) {
+				t.Errorf("CreateContainer = %v, want the message to name %q", err, tt.want)
+			}
+			if left := f.pods(t); len(left) != 0 {
+				t.Errorf("the refused pod was left: %s", left[0].Name)
+			}
+		})
+	}
+}
+
+func TestCreateIdempotent(t *testing.T) {
+	d, f := newFake(t, contract.DefaultPIDs)
+	ctx := contract.WithIdempotencyKey(t.Context(), "order-7")
+	cfg := contract.NewContainerConfig("s1", "resilient-workload:latest")
+	first, err := d.CreateContainer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := d.CreateContainer(ctx, cfg)
+	if err != nil {
+		t.Fatalf("second create with the key = %v", err)
+	}
+	if again.ID != first.ID {
+		t.Errorf("second create = %s, want the first container %s", again.ID, first.ID)
+	}
+	if n := len(f.pods(t)); n != 1 {
+		t.Errorf("%d pods after two creates with one key, want 1", n)
+	}
+	other := cfg
+	other.SessionID = "s2"
+	_, err = d.CreateContainer(ctx, other)
+	if contract.CodeOf(err) != contract.CodeContainerCreation {
+		t.Errorf("create with the key of another session's container = %v, want CONTAINER_CREATION", err)
+	}
+	if contract.IsRetryable(err) {
+		t.Errorf("a taken name is retryable: %v", err)
+	}
+}
+
+func TestCreateRefusesPIDs(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		node  int64
+		asked int64
+		ok    bool
+	}{
+		{"node without limit", -1, 256, false},
+		{"node limit larger", 1024, 256, false},
+		{"node limit equal", 256, 256, true},
+		{"node limit smaller", 128, 256, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, f := newFake(t, tt.node)
+			cfg := contract.NewContainerConfig("s1", "resilient-workload:latest")
+			cfg.Resources.PIDs = tt.asked
+			inst, err := d.CreateContainer(t.Context(), cfg)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("CreateContainer = %v", err)
+				}
+				if inst.Resources.PIDs != tt.node {
+					t.Errorf("Resources.PIDs = %d, want the node's %d", inst.Resources.PIDs, tt.node)
+				}
+				return
+			}
+			wantCode(t, "CreateContainer", err, contract.CodeResourceLimit)
+			var ve *contract.ValidationError
+			if !errors.As(err, &ve) || len(ve.Issues) != 1 || ve.Issues[0].Path != "resources.pids" {
+				t.Errorf("CreateContainer = %v, want a ValidationError naming resources.pids", err)
+			}
+			if n := len(f.pods(t)); n != 0 {
+				t.Errorf("%d pods made", n)
+			}
+		})
+	}
+}
+
+func TestCreateCannotReadNodes(t *testing.T) {
+	d, _ := newFake(t, 256)
+	d.cfg.nodePIDs = nil // a fake has no node proxy
+	_, err := d.CreateContainer(t.Context(), contract.NewContainerConfig("s1", "resilient-workload:latest"))
+	wantCode(t, "CreateContainer", err, contract.CodeResourceLimit)
+
+	d, f := newFake(t, 256)
+	f.fake.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("RBAC"))
+	})
+	_, err = d.CreateContainer(t.Context(), contract.NewContainerConfig("s1", "resilient-workload:latest"))
+	wantCode(t, "CreateContainer without access to nodes", err, contract.CodeResourceLimit)
+}
+
+func TestCreateMissingNetworkAndVolume(t *testing.T) {
+	d, f := newFake(t, 256)
+	cfg := contract.NewContainerConfig("s1", "resilient-workload:latest")
+	cfg.Network = "nope"
+	_, err := d.CreateContainer(t.Context(), cfg)
+	wantCode(t, "CreateContainer on a missing network", err, contract.CodeNetworkNotFound)
+	cfg = contract.NewContainerConfig("s1", "resilient-workload:latest")
+	cfg.Volumes = []contract.VolumeMount{{Source: "data", Target: "/data", Type: contract.MountVolume}}
+	_, err = d.CreateContainer(t.Context(), cfg)
+	wantCode(t, "CreateContainer mounting a missing volume", err, contract.CodeVolumeNotFound)
+	if n := len(f.pods(t)); n != 0 {
+		t.Errorf("%d pods made", n)
+	}
+}
+
+func TestStartOutcomes(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status func(p *corev1.Pod)
+		want   contract.Code
+	}{
+		{"image never pulled", func(p *corev1.Pod) {
+			p.Status = waiting("ErrImageNeverPull", "image is not present with pull policy of Never")
+		}, contract.CodeConfiguration},
+		{"image missing", func(p *corev1.Pod) { p.Status = waiting("ErrImagePull", "failed to resolve reference: not found") }, contract.CodeConfiguration},
+		{"registry down", func(p *corev1.Pod) { p.Status = waiting("ImagePullBackOff", "dial tcp: i/o timeout") }, contract.CodeContainerStart},
+		{"root image user", func(p *corev1.Pod) {
+			p.Status = waiting("CreateContainerConfigError", "container has runAsNonRoot and image will run as root")
+		}, contract.CodeConfiguration},
+		{"too big for every node", func(p *corev1.Pod) {
+			p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
+				Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 Insufficient cpu.",
+			}}}
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("64")
+		}, contract.CodeResourceLimit},
+		{"pending past the start timeout", func(p *corev1.Pod) { p.Status = waiting("ContainerCreating", "") }, contract.CodeContainerStart},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, f := newFake(t, 256)
+			inst, err := d.CreateContainer(t.Context(), contract.NewContainerConfig("s1", "resilient-workload:latest"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The kubelet's report once the gate is gone.
+			f.fake.PrependReactor("update", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				tt.status(a.(k8stesting.UpdateAction).GetObject().(*corev1.Pod))
+				return false, nil, nil
+			})
+			start := time.Now()
+			err = d.StartContainer(t.Context(), inst.ID)
+			wantCode(t, "StartContainer", err, tt.want)
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("StartContainer took %v, want it bounded by the 1s start timeout", took)
+			}
+		})
+	}
+}
+
+func waiting(reason, msg string) corev1.PodStatus {
+	return corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: containerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}},
+	}}}
+}
+
+func TestStatusOf(t *testing.T) {
+	d, _ := newFake(t, 256)
+	k := d.keys
+	gated := []corev1.PodSchedulingGate{{Name: k.gate}}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
+	done := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}
+	now := metav1.Now()
+	for _, tt := range []struct {
+		name  string
+		gates []corev1.PodSchedulingGate
+		ann   map[string]string
+		phase corev1.PodPhase
+		state *corev1.ContainerState
+		del   bool
+		want  contract.ContainerStatus
+	}{
+		{"created", gated, nil, corev1.PodPending, nil, false, contract.StatusCreated},
+		{"stopped", gated, map[string]string{k.stoppedAt: "2026-01-01T00:00:00Z"}, corev1.PodPending, nil, false, contract.StatusStopped},
+		{"starting", nil, nil, corev1.PodPending, nil, false, contract.StatusCreated},
+		{"running", nil, nil, corev1.PodRunning, &running, false, contract.StatusRunning},
+		{"just exited", nil, nil, corev1.PodRunning, &done, false, contract.StatusExited},
+		{"succeeded", nil, nil, corev1.PodSucceeded, &done, false, contract.StatusExited},
+		{"failed", nil, nil, corev1.PodFailed, &done, false, contract.StatusExited},
+		{"stopping", nil, nil, corev1.PodRunning, &running, true, contract.StatusRunning},
+		{"being removed", nil, nil, corev1.PodSucceeded, &done, true, contract.StatusRemoving},
+		{"node lost", nil, nil, corev1.PodUnknown, nil, false, contract.StatusDead},
+	} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: tt.ann}, Spec: corev1.PodSpec{SchedulingGates: tt.gates}, Status: corev1.PodStatus{Phase: tt.phase}}
+		if tt.state != nil {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: containerName, State: *tt.state}}
+		}
+		if tt.del {
+			p.DeletionTimestamp = &now
+		}
+		if got := d.statusOf(p); got != tt.want {
+			t.Errorf("%s: statusOf = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
