@@ -6,6 +6,10 @@
 #
 #   eval "$(scripts/kubernetes.sh)"   # sets KUBECONFIG and PATH (kubectl)
 #   scripts/kubernetes.sh stop        # stop it and remove what it left
+#   scripts/kubernetes.sh restart-apiserver 5
+#                                     # kill the API server (SIGKILL), wait 5s,
+#                                     # start it again, wait until ready: for
+#                                     # fault-injection tests
 #
 # Needs Debian (bookworm) as root: nothing prebuilt can be downloaded, so
 # everything is built from the Go module proxy or taken from Debian.
@@ -680,6 +684,40 @@ make_bridge() {
 	ip link set "$BRIDGE" up
 }
 
+# launch_apiserver starts kube-apiserver, which `restart-apiserver` also
+# uses, with the same flags.
+launch_apiserver() {
+	log "starting kube-apiserver on 127.0.0.1:$API_PORT"
+	launch kube-apiserver "$BIN/kube-apiserver" \
+		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+		--etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+		--service-cluster-ip-range="$SERVICE_SUBNET" --endpoint-reconciler-type=none \
+		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+		--client-ca-file="$PKI/ca.crt" --token-auth-file="$PKI/tokens.csv" \
+		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+		--kubelet-client-certificate="$PKI/kubelet-client.crt" --kubelet-client-key="$PKI/kubelet-client.key" \
+		--kubelet-preferred-address-types=InternalIP \
+		--allow-privileged=true --profiling=false
+}
+
+# restart_apiserver DOWN kills the API server (SIGKILL: no graceful
+# shutdown), leaves it down for DOWN seconds, starts it again with the same
+# flags and waits until it is ready. For fault-injection tests.
+restart_apiserver() {
+	local down=${1:-5} pid
+	[[ $down =~ ^[0-9]+$ ]] || die "restart-apiserver: DOWN must be whole seconds, not $down"
+	pid=$(pid_of kube-apiserver) || die "restart-apiserver: no kube-apiserver of this script runs"
+	log "killing kube-apiserver (pid $pid); down for ${down}s"
+	kill -9 "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	sleep "$down"
+	launch_apiserver
+	wait_for kube-apiserver "/readyz ok" api_ready
+	log "kube-apiserver ready again"
+}
+
 start_cluster() {
 	mkdir -p "$LOGS" "$PIDS"
 	write_configs
@@ -694,19 +732,7 @@ start_cluster() {
 	launch containerd containerd --config "$STATE/containerd.toml"
 	wait_for etcd "health" etcd_answers
 
-	log "starting kube-apiserver on 127.0.0.1:$API_PORT"
-	launch kube-apiserver "$BIN/kube-apiserver" \
-		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
-		--etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-		--service-cluster-ip-range="$SERVICE_SUBNET" --endpoint-reconciler-type=none \
-		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-		--client-ca-file="$PKI/ca.crt" --token-auth-file="$PKI/tokens.csv" \
-		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
-		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-		--kubelet-client-certificate="$PKI/kubelet-client.crt" --kubelet-client-key="$PKI/kubelet-client.key" \
-		--kubelet-preferred-address-types=InternalIP \
-		--allow-privileged=true --profiling=false
+	launch_apiserver
 
 	wait_for containerd "an answer on $SOCK" containerd_answers
 	import_pause
@@ -988,8 +1014,12 @@ main() {
 		log "stopped"
 		return 0
 		;;
+	restart-apiserver)
+		restart_apiserver "${2:-5}"
+		return 0
+		;;
 	start) ;;
-	*) die "usage: scripts/kubernetes.sh [start|stop]" ;;
+	*) die "usage: scripts/kubernetes.sh [start|stop|restart-apiserver [DOWN_SECONDS]]" ;;
 	esac
 
 	if [[ -f $PKI/tokens.csv && -x $BIN/kubectl ]] && binaries_current && api_ready && node_ready &&
