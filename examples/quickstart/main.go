@@ -35,9 +35,14 @@
 // no metrics: without OTEL_METRICS_EXPORTER=none the quickstart says so after
 // the timeline, and the traces arrive all the same.
 //
-// Flags: -image runs another local image, -session sets the session ID
-// (default: a random one), -stop-timeout the grace period of the stop
-// (default 5s).
+// Flags: -engine kubernetes runs the session on the Kubernetes cluster of
+// KUBECONFIG (kubedriver; scripts/kubernetes.sh starts one) instead of
+// Docker, in -namespace (default: the kubeconfig's); -image runs another
+// local image, -session sets the session ID (default: a random one),
+// -stop-timeout the grace period of the stop (default 5s). The same
+// session, the same middleware and the same trace run on either engine;
+// steps whose interface the engine's driver lacks (copies on Kubernetes)
+// are shown as skipped, with the reason.
 //
 // # Requirements
 //
@@ -81,7 +86,10 @@ const defaultServiceName = "resilient-quickstart"
 type config struct {
 	image       string            // image of the container; default defaultImage
 	sessionID   string            // session of everything created; default a fresh random one
+	engine      string            // "docker" (default) or "kubernetes"
 	host        string            // Docker daemon address; "" means DOCKER_HOST, else the default socket
+	kubeconfig  string            // with engine kubernetes: "" means KUBECONFIG, else ~/.kube/config
+	namespace   string            // with engine kubernetes: "" means the kubeconfig's
 	export      bool              // export traces over OTLP, configured by the OTEL_* variables
 	serviceName string            // service name when the environment sets none; default defaultServiceName
 	env         map[string]string // extra environment variables of the container
@@ -96,12 +104,15 @@ func main() {
 			os.Getenv("OTEL_TRACES_EXPORTER") != "none",
 		serviceName: defaultServiceName,
 	}
+	flag.StringVar(&cfg.engine, "engine", "docker", "engine to run the session on: docker (DOCKER_HOST, else the default socket) or kubernetes (KUBECONFIG)")
+	flag.StringVar(&cfg.namespace, "namespace", "", "with -engine kubernetes: the namespace (default: the kubeconfig's)")
 	flag.StringVar(&cfg.image, "image", defaultImage, "image the container runs")
 	flag.StringVar(&cfg.sessionID, "session", "", "session ID (default: a random one)")
 	flag.DurationVar(&cfg.stopTimeout, "stop-timeout", 5*time.Second, "grace period of the graceful stop")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: quickstart [flags]\n\n"+
-			"Runs one container session on the local Docker daemon through resilient.Wrap\n"+
+			"Runs one container session on the local Docker daemon (or a Kubernetes cluster\n"+
+			"with -engine kubernetes) through resilient.Wrap\n"+
 			"and prints its timeline. Set OTEL_EXPORTER_OTLP_ENDPOINT to export its traces.\n\n")
 		flag.PrintDefaults()
 	}
@@ -151,6 +162,9 @@ func (e *setupError) Error() string {
 func (e *setupError) Unwrap() error { return e.err }
 
 func (c config) withDefaults() config {
+	if c.engine == "" {
+		c.engine = engineDocker
+	}
 	if c.image == "" {
 		c.image = defaultImage
 	}
@@ -189,10 +203,11 @@ func namesFor(sessionID string) names {
 func run(ctx context.Context, out io.Writer, cfg config) (err error) {
 	cfg = cfg.withDefaults()
 
-	host, daemonVersion, err := preflight(ctx, cfg.host, cfg.image)
+	eng, err := openEngine(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	defer eng.driver.Close()
 
 	tel, err := startTelemetry(ctx, cfg)
 	if err != nil {
@@ -200,15 +215,10 @@ func run(ctx context.Context, out io.Writer, cfg config) (err error) {
 	}
 	defer func() { err = errors.Join(err, tel.finish(out)) }()
 
-	base, err := newDockerDriver(cfg.host)
-	if err != nil {
-		return err
-	}
-	defer base.Close()
-	d := resilient.Wrap(base, tel.wrapOptions...)
+	d := resilient.Wrap(eng.driver, tel.wrapOptions...)
 
 	ctx, endSpan := tel.startSession(ctx, cfg.sessionID)
-	fmt.Fprintf(out, "resilient quickstart: session %s on %s (Docker %s)\n", cfg.sessionID, host, daemonVersion)
+	fmt.Fprintf(out, "resilient quickstart: session %s on %s (%s)\n", cfg.sessionID, eng.where, eng.version)
 	if id := tel.traceID; id != "" {
 		fmt.Fprintf(out, "trace %s, service %q\n", id, tel.serviceName)
 	}
@@ -226,9 +236,10 @@ func run(ctx context.Context, out io.Writer, cfg config) (err error) {
 	return err
 }
 
-// short returns the first 12 characters of an ID, as docker ps shows it.
+// short returns the first 12 characters of a Docker ID, as docker ps
+// shows it; names (Kubernetes' ids) stay whole.
 func short(id string) string {
-	if len(id) > 12 {
+	if len(id) == 64 && strings.Trim(id, "0123456789abcdef") == "" {
 		return id[:12]
 	}
 	return id
@@ -281,6 +292,12 @@ func (s *session) step(name string, f func() (containerID, detail string, err er
 		time.Since(s.start).Milliseconds(), time.Since(began).Milliseconds(), name, result, short(id), detail)
 	fmt.Fprintln(s.out, strings.TrimRight(line, " "))
 	return err
+}
+
+// skip prints the line of a step the driver cannot do, and why.
+func (s *session) skip(name, containerID, why string) {
+	fmt.Fprintf(s.out, "%7d %6s  %-18s %-6s %-12s  %s\n",
+		time.Since(s.start).Milliseconds(), "", name, "skip", short(containerID), why)
 }
 
 // labels marks everything the session creates, so that it can be found.
@@ -383,8 +400,8 @@ func (s *session) run(ctx context.Context) error {
 		if err != nil {
 			return "", "", err
 		}
-		detail := fmt.Sprintf("%s, Docker %s, managed containers: %d total, %d running, %d stopped",
-			h.Status, h.Version, h.Containers.Total, h.Containers.Running, h.Containers.Stopped)
+		detail := fmt.Sprintf("%s, %s, managed containers: %d total, %d running, %d stopped",
+			h.Status, engineVersion(s.cfg.engine, h.Version), h.Containers.Total, h.Containers.Running, h.Containers.Stopped)
 		if h.Error != "" {
 			detail += " (" + h.Error + ")"
 		}
@@ -426,24 +443,28 @@ func (s *session) run(ctx context.Context) error {
 // of its volume, through the driver's optional interfaces: exec runs as the
 // container's user, and a copy goes as a tar stream.
 func (s *session) sandbox(ctx context.Context, id string) error {
-	e, okE := s.d.(contract.Executor)
-	c, okC := s.d.(contract.FileCopier)
-	if !okE || !okC {
-		return fmt.Errorf("the driver %s cannot run commands or copy files", s.d.Name())
-	}
-	err := s.step("exec", func() (string, string, error) {
+	e, ok := s.d.(contract.Executor)
+	if !ok {
+		s.skip("exec", id, "the "+s.d.Name()+" driver runs no commands (no contract.Executor)")
+	} else if err := s.step("exec", func() (string, string, error) {
 		res, err := e.ExecContainer(ctx, id, contract.ExecOptions{Command: []string{"/workload", "whoami"}})
 		if err != nil {
 			return id, "", err
 		}
 		uid, _, _ := strings.Cut(res.Stdout, "\n")
 		return id, fmt.Sprintf("/workload whoami: exit code %d, %s, %d bytes of stdout", res.ExitCode, uid, len(res.Stdout)), nil
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
+	c, ok := s.d.(contract.FileCopier)
+	if !ok {
+		reason := "the " + s.d.Name() + " driver copies no files (no contract.FileCopier)"
+		s.skip("copy in", id, reason)
+		s.skip("copy out", id, reason)
+		return nil
+	}
 	const note = "written by the quickstart\n"
-	err = s.step("copy in", func() (string, string, error) {
+	err := s.step("copy in", func() (string, string, error) {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "note.txt", Mode: 0o644, Size: int64(len(note))}); err != nil {

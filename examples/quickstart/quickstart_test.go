@@ -16,6 +16,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,7 @@ import (
 
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/dockerdriver"
+	"github.com/resilientdriver/resilient/kubedriver"
 )
 
 func TestMain(m *testing.M) {
@@ -140,6 +142,92 @@ func TestQuickstartTraceInJaeger(t *testing.T) {
 			t.Errorf("the trace in Jaeger contains the canary %q planted in the container's env or labels", c)
 		}
 	}
+}
+
+// TestQuickstartOnKubernetes runs the session on the cluster of KUBECONFIG
+// (scripts/kubernetes.sh; under CI a missing cluster fails the test) and
+// finds its trace in Jaeger: the same timeline and the same spans as on
+// Docker, from the Kubernetes driver, and nothing left in the namespace.
+func TestQuickstartOnKubernetes(t *testing.T) {
+	if os.Getenv("KUBECONFIG") == "" {
+		msg := "KUBECONFIG is not set: run `eval \"$(scripts/kubernetes.sh)\"` (scripts/test.sh does)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI must run the quickstart on Kubernetes: " + msg)
+		}
+		t.Skip(msg)
+	}
+	jg := needJaeger(t)
+	suffix := randomHex(6)
+	sessionID := "qs-kube-" + suffix
+	service := "resilient-quickstart-kube-" + suffix
+	clearOTelEnv(t)
+	endpoint := jg.otlpEndpoint
+	if jg.otlpProtocol != "grpc" {
+		endpoint = relay(t, endpoint)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", jg.otlpProtocol)
+	t.Setenv("OTEL_SERVICE_NAME", service)
+	t.Setenv("OTEL_METRICS_EXPORTER", "none")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, &out, config{engine: engineKubernetes, sessionID: sessionID, export: true})
+	t.Logf("output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// The sandbox steps run where the driver has the interfaces and are
+	// skipped, with the reason, where it has not.
+	var steps []string
+	for line := range strings.Lines(out.String()) {
+		if res, ok := parseStep(line); ok && res == "ok" {
+			steps = append(steps, stepName(line))
+		}
+	}
+	steps = slices.DeleteFunc(steps, func(s string) bool { return s == "exec" || s == "copy in" || s == "copy out" })
+	want := []string{"create network", "create volume", "create container", "start", "wait healthy",
+		"logs", "health check", "stop", "remove container", "remove volume", "remove network"}
+	if !slices.Equal(steps, want) {
+		t.Errorf("steps that succeeded but the sandbox ones:\n got %q\nwant %q", steps, want)
+	}
+	if !strings.Contains(out.String(), "Kubernetes v") {
+		t.Error("the output does not name the Kubernetes version")
+	}
+	m := regexp.MustCompile(`(?m)^trace ([0-9a-f]{32}), service "([^"]+)"$`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("output has no line %q", "trace <id>, service <name>")
+	}
+	cid := regexp.MustCompile(`create container\s+ok\s+(\S+)`).FindStringSubmatch(out.String())
+	if cid == nil {
+		t.Fatal("output shows no container id")
+	}
+	nid := regexp.MustCompile(`\(networkpolicy, id (\S+)\)`).FindStringSubmatch(out.String())
+	if nid == nil {
+		t.Fatal("output shows no network id")
+	}
+
+	// Nothing of the session is left, per a driver of the test's own.
+	d, err := kubedriver.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	left, err := d.ListContainers(ctx, contract.ContainerFilter{SessionID: sessionID})
+	if err != nil || len(left) != 0 {
+		t.Errorf("containers of the session left: %v, %v", left, err)
+	}
+
+	tr, _ := waitForTrace(t, jg, service, m[1])
+	checkTrace(t, tr, traceSpec{
+		service:     service,
+		sessionID:   sessionID,
+		containerID: cid[1],
+		networkID:   nid[1],
+		names:       namesFor(sessionID),
+		driver:      kubedriver.Name,
+	})
 }
 
 // TestQuickstartCleansUp interrupts or fails a session at several points
@@ -744,6 +832,7 @@ func spanName(op contract.Op) string { return "ContainerDriver." + string(op) }
 type traceSpec struct {
 	service, sessionID, containerID, networkID string
 	names                                      names
+	driver                                     string // driver.name; default dockerdriver.Name
 }
 
 // checkTrace checks the span tree: one root, every driver call a client
@@ -810,7 +899,7 @@ func checkTrace(t *testing.T, tr jaegerTrace, want traceSpec) {
 		}
 		tags := map[string]string{
 			"span.kind":    "client",
-			"driver.name":  dockerdriver.Name,
+			"driver.name":  cmp.Or(want.driver, dockerdriver.Name),
 			"resilient.op": op,
 		}
 		switch contract.Op(op) {

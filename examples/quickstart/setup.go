@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/resilientdriver/resilient"
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/dockerdriver"
+	"github.com/resilientdriver/resilient/kubedriver"
 	"github.com/resilientdriver/resilient/tracing/otlp"
 )
 
@@ -44,6 +46,91 @@ Run scripts/provision.sh from the repository root (as root on Debian or
 Ubuntu, or as any user who can reach the daemon): it builds
 resilient-workload:latest and resilient-workload:health.`
 )
+
+// Engines of the -engine flag.
+const (
+	engineDocker     = "docker"
+	engineKubernetes = "kubernetes"
+)
+
+// howToGetKubernetes is printed when no cluster answers.
+const howToGetKubernetes = `To get one on Debian as root: eval "$(scripts/kubernetes.sh)"
+(builds Kubernetes from the Go module proxy the first time, starts a
+single-node cluster with the workload images and sets KUBECONFIG);
+elsewhere point KUBECONFIG at a cluster whose nodes hold the image.`
+
+// engine is the base driver of a session and where it runs.
+type engine struct {
+	driver interface {
+		contract.ContainerDriver
+		Close() error
+	}
+	where   string // the daemon's or API server's address
+	version string // the engine and its version, for the timeline
+}
+
+// openEngine checks that the engine cfg names answers (and, for Docker,
+// has the image) before the session creates anything, and returns its
+// base driver.
+func openEngine(ctx context.Context, cfg config) (*engine, error) {
+	switch cfg.engine {
+	case engineDocker:
+		addr, version, err := preflight(ctx, cfg.host, cfg.image)
+		if err != nil {
+			return nil, err
+		}
+		d, err := newDockerDriver(cfg.host)
+		if err != nil {
+			return nil, err
+		}
+		return &engine{driver: d, where: addr, version: engineVersion(engineDocker, version)}, nil
+	case engineKubernetes:
+		return openKubernetes(ctx, cfg)
+	}
+	return nil, fmt.Errorf("unknown engine %q: want %s or %s", cfg.engine, engineDocker, engineKubernetes)
+}
+
+// openKubernetes returns a kubedriver for the cluster of cfg's
+// kubeconfig, once its API server answers healthy.
+func openKubernetes(ctx context.Context, cfg config) (*engine, error) {
+	var opts []kubedriver.Option
+	if cfg.kubeconfig != "" {
+		opts = append(opts, kubedriver.WithKubeconfig(cfg.kubeconfig))
+	}
+	if cfg.namespace != "" {
+		opts = append(opts, kubedriver.WithNamespace(cfg.namespace))
+	}
+	d, err := kubedriver.New(opts...)
+	if err != nil {
+		return nil, &setupError{problem: "the Kubernetes settings are invalid (KUBECONFIG)", fix: howToGetKubernetes, err: err}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	h, err := d.HealthCheck(pctx)
+	if err == nil && h.Status != contract.Healthy {
+		err = errors.New(h.Error)
+	}
+	if err != nil {
+		d.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &setupError{problem: "no Kubernetes API server answers healthy", fix: howToGetKubernetes, err: err}
+	}
+	return &engine{driver: d, where: "Kubernetes namespace " + d.Namespace(), version: engineVersion(engineKubernetes, h.Version)}, nil
+}
+
+// engineVersion names the engine with its version as drivers report it:
+// Docker's bare ("20.10.24"), Podman's behind Docker's API with its name.
+func engineVersion(eng, version string) string {
+	switch {
+	case eng == engineKubernetes:
+		return "Kubernetes " + version
+	case strings.HasPrefix(version, "Podman "):
+		return version
+	}
+	return "Docker " + version
+}
 
 // preflight checks that the Docker daemon at host (or the one the
 // environment names) answers and has the image, before the session creates
