@@ -95,3 +95,25 @@ func pathTo(imports map[string][]string, pkg string, match func(string) bool) []
 	}
 	return nil
 }
+
+// TestDriversImportOnlyContract: a driver depends on the contract and on
+// nothing else of the library, so that any middleware wraps it and it
+// carries no policy of its own.
+func TestDriversImportOnlyContract(t *testing.T) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to list dependencies: %v", err)
+	}
+	const module = "github.com/resilientdriver/resilient"
+	for _, drv := range []string{module + "/dockerdriver", module + "/kubedriver", module + "/memdriver"} {
+		out, err := exec.Command(gocmd, "list", "-deps", drv).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", drv, err)
+		}
+		for _, pkg := range strings.Fields(string(out)) {
+			if (pkg == module || strings.HasPrefix(pkg, module+"/")) && pkg != drv && pkg != module+"/contract" {
+				t.Errorf("%s depends on %s; a driver imports only %s/contract of the library", drv, pkg, module)
+			}
+		}
+	}
+}
