@@ -6,20 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/resilientdriver/resilient/contract"
 )
 
 // ExecContainer runs opts.Command in the running container through the API
-// server's pods/exec subresource (WebSocket, else SPDY, as kubectl does),
+// server's pods/exec subresource (SPDY, else WebSocket),
 // without a terminal, as the container's user, with stdout and stderr read
 // apart, and returns the command's exit code. Kubernetes' exec cannot set
 // an environment or a working directory: opts.Env and opts.WorkingDir are
@@ -108,17 +110,7 @@ func (d *Driver) exec(ctx context.Context, cancel context.CancelFunc, p *corev1.
 			Stdout:    true,
 			Stderr:    true,
 		}, scheme.ParameterCodec)
-	ws, err := remotecommand.NewWebSocketExecutor(d.restCfg, http.MethodGet, req.URL().String())
-	if err != nil {
-		return contract.ExecResult{}, err
-	}
-	spdy, err := remotecommand.NewSPDYExecutor(d.restCfg, http.MethodPost, req.URL())
-	if err != nil {
-		return contract.ExecResult{}, err
-	}
-	ex, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	ex, err := d.executor(req.URL())
 	if err != nil {
 		return contract.ExecResult{}, err
 	}
@@ -144,6 +136,25 @@ func (d *Driver) exec(ctx context.Context, cancel context.CancelFunc, p *corev1.
 		return contract.ExecResult{}, err
 	}
 	return res, nil
+}
+
+// executor returns the exec client for url: SPDY, and WebSocket when the
+// API server refuses to upgrade to SPDY (a server that dropped it, or one
+// that refuses the exec: the WebSocket client reads its status). The
+// SPDY client is first because client-go's WebSocket client leaves a
+// heartbeat goroutine running, and logging, for up to 5s after each exec.
+func (d *Driver) executor(u *url.URL) (remotecommand.Executor, error) {
+	spdy, err := remotecommand.NewSPDYExecutor(d.restCfg, http.MethodPost, u)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := remotecommand.NewWebSocketExecutor(d.restCfg, http.MethodGet, u.String())
+	if err != nil {
+		return nil, err
+	}
+	return remotecommand.NewFallbackExecutor(spdy, ws, func(err error) bool {
+		return strings.Contains(err.Error(), "unable to upgrade connection")
+	})
 }
 
 // capWriter keeps what a stream of the command writes, up to limit bytes;
@@ -186,6 +197,12 @@ func mapExecErr(ctx context.Context, id string, err error) error {
 	const op = contract.OpExecContainer
 	if ctx.Err() != nil {
 		return ctxErr(op, id, ctx.Err(), err)
+	}
+	var up *httpstream.UpgradeFailureError
+	if errors.As(err, &up) && up.Cause != nil {
+		if _, ok := up.Cause.(apierrors.APIStatus); ok {
+			err = up.Cause // the API server's refusal of the exec
+		}
 	}
 	var status apierrors.APIStatus
 	switch {
