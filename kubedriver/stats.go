@@ -174,19 +174,48 @@ func (d *Driver) kubeletStats(ctx context.Context, p *corev1.Pod) (*summaryConta
 	if cid == "" {
 		return c, pids, nil
 	}
+	// cAdvisor may list a container's cgroup a moment after the summary
+	// has the container, and its first reading, taken when the cgroup was
+	// made, may be 0 until its next housekeeping (10-15s): a running
+	// container has a task, so look again for a while (within the read
+	// timeout of the middleware) before reporting no count.
+	deadline, hasDeadline := ctx.Deadline()
+	for i := 0; ; i++ {
+		n, ok, err := d.containerTasks(ctx, node, cid)
+		switch {
+		case err != nil:
+			return nil, 0, err
+		case ok && n > 0:
+			return c, n, nil
+		case hasDeadline && time.Until(deadline) < tasksWaits[min(i, len(tasksWaits)-1)]+time.Second:
+			return c, pids, nil
+		case i == len(tasksWaits):
+			return c, pids, nil
+		}
+		if err := sleep(ctx, tasksWaits[i]); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// tasksWaits are the pauses of kubeletStats while cAdvisor has no reading
+// of the container's tasks: 7.75s in all.
+var tasksWaits = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	time.Second, time.Second, time.Second, time.Second, time.Second, time.Second}
+
+// containerTasks reads container_threads of the runtime's container cid
+// from the cAdvisor metrics of node's kubelet.
+func (d *Driver) containerTasks(ctx context.Context, node, cid string) (int64, bool, error) {
 	mc, err := d.rest.Get().AbsPath("/api/v1/nodes", node, "proxy", "metrics", "cadvisor").Stream(ctx)
 	if err != nil {
-		return nil, 0, err
+		return 0, false, err
 	}
 	defer mc.Close()
 	n, ok, err := scanTasks(io.LimitReader(mc, maxMetricsBody), cid)
-	switch {
-	case err != nil:
-		return nil, 0, fmt.Errorf("reading node %s's cAdvisor metrics: %w", node, err)
-	case ok:
-		pids = n
+	if err != nil {
+		return 0, false, fmt.Errorf("reading node %s's cAdvisor metrics: %w", node, err)
 	}
-	return c, pids, nil
+	return n, ok, nil
 }
 
 // runtimeID returns the container runtime's id of the pod's running
