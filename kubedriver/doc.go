@@ -1,7 +1,9 @@
 // Package kubedriver is a [contract.ContainerDriver] on a Kubernetes
 // cluster, through k8s.io/client-go: the engine to move to when one Docker
 // host is not enough, behind the same contract, middleware and
-// conformance suite. It also implements [contract.LogStreamer].
+// conformance suite. It also implements [contract.LogStreamer],
+// [contract.Executor] and [contract.StatsReader], but not
+// [contract.FileCopier] (see "Sandbox operations").
 //
 //	d, err := kubedriver.New() // KUBECONFIG, else ~/.kube/config, else in-cluster
 //	if err != nil { ... }
@@ -314,6 +316,82 @@
 // Status "unhealthy" with Error set. HealthCheck returns an error only when
 // the caller cancels it.
 //
+// # Sandbox operations
+//
+// ExecContainer runs the command through the API server's pods/exec
+// subresource, in the container "main" of a running pod, without a
+// terminal. It speaks SPDY, and WebSocket when the API server refuses the
+// SPDY upgrade (client-go's WebSocket client, kubectl's default, leaves a
+// heartbeat goroutine running, and logging, for up to 5s after each exec). The command runs
+// as the container runs (its runAsUser and runAsGroup: 65534:65534 with
+// the contract's defaults), with stdout and stderr read apart and each
+// capped at [contract.ExecOptions].OutputLimit: a command that writes more
+// ends the stream and fails the call with RESOURCE_LIMIT. The exit code
+// comes from the stream's status; a non-zero exit is a result, not an
+// error. Stdin, when not nil, is sent and then closed. Timeout bounds the
+// wait for the command, after which the call fails with TIMEOUT;
+// Kubernetes cannot kill an exec'd process, so it may still run.
+//
+// Kubernetes' exec takes a command and streams and nothing else: it
+// cannot set environment variables or a working directory, and the
+// driver cannot do it inside the container without a shell or an env
+// program the image may not have. ExecOptions.Env and WorkingDir are
+// therefore refused, never dropped: CONFIGURATION, with a
+// *contract.ValidationError naming "env" or "workingDir". Set the
+// environment in the container's config instead.
+//
+// Exec errors, beside the table under Errors:
+//
+//	container not running (created, stopped, exited)   CONTAINER_START, not retryable
+//	the runtime cannot start the program (missing,
+//	  not executable: "OCI runtime exec failed")      CONTAINER_START, not retryable
+//	the container stopped during the exec              CONTAINER_START, not retryable
+//	output beyond the cap                              RESOURCE_LIMIT
+//	ExecOptions.Timeout passed                         TIMEOUT, retryable
+//	the stream broke or failed after it was opened     NETWORK, retryable
+//
+// TIMEOUT and NETWORK are unknown outcomes: the command may have run and
+// its answer been lost, so the retry middleware does not run it again
+// unless ExecOptions.Idempotent says it may. An API server that refuses
+// the exec with 429 or 503 is NETWORK too: the driver cannot tell from the
+// code that the command did not run, and errs on the safe side.
+//
+// ContainerStats reads the kubelet of the pod's node through the API
+// server's node proxy, as the pids check does (it needs get on
+// nodes/proxy): /api/v1/nodes/NODE/proxy/stats/summary for the
+// container's memory working set (MemoryBytes: usage less inactive page
+// cache, as "docker stats" shows) and CPU time (CPUTime, usageCoreNanoSeconds),
+// and /api/v1/nodes/NODE/proxy/metrics/cadvisor for the tasks of the
+// container's cgroup (PIDs: cAdvisor's container_threads, pids.current,
+// processes and threads, the sandbox's pause process not included).
+// Read is the time of the kubelet's memory reading. MemoryLimitBytes is
+// the container's memory limit from the pod's spec (0 without one).
+// OOMKilled is true when the kubelet recorded the container's current or
+// last run as ended with reason "OOMKilled"; a stop makes the pod again
+// and the new pod has no such record. The kubelet's cAdvisor refreshes
+// its readings every 10 to 15 seconds, and its first reading of a new
+// container's tasks may be 0, taken before the process joined the
+// cgroup: since a running container has a task, the call then reads the
+// metrics again for up to about 8s (less when ctx's deadline is nearer),
+// so a first ContainerStats right after a start may take that long.
+// What the kubelet does not report is left zero, never
+// estimated: a container it has not collected yet reads as zero use with
+// a zero Read, and PIDs is 0 when cAdvisor has no series for the
+// container (else the summary's process count of the pod, on clusters
+// whose summary has one). A container that does not run reads as zero use,
+// with its limit, its OOM kill and Read set to now. A kubelet the API
+// server may not or cannot reach fails with DRIVER_HEALTH, not retryable,
+// naming the node.
+//
+// The driver does not implement [contract.FileCopier]. Kubernetes has no
+// copy endpoint: "kubectl cp" runs tar inside the container through exec,
+// which needs a tar program in the image, and the workload image and many
+// sandbox images (a static binary on a read-only root) have none. A
+// driver that copied only into images with tar would break the
+// interface's promise on the others; a caller that knows its image has
+// tar can stream an archive through ExecContainer's Stdin (up to
+// [contract.MaxExecStdin]) itself.
+//
 // # Reaper
 //
 // [Driver.Reap] removes the managed pods of sessions that are gone or that
@@ -335,4 +413,7 @@
 //   - NetworkPolicies only act where the cluster's network plugin
 //     enforces them; the objects are made either way.
 //   - The status "paused" does not occur.
+//   - ExecContainer refuses ExecOptions.Env and WorkingDir (CONFIGURATION);
+//     there is no CopyToContainer or CopyFromContainer.
+//   - ContainerStats lags the kubelet's cAdvisor readings by up to 15s.
 package kubedriver

@@ -36,7 +36,8 @@ type Clientset interface {
 }
 
 // Driver is a [contract.ContainerDriver] on a Kubernetes cluster. It also
-// implements [contract.LogStreamer]. Its methods are safe for concurrent
+// implements [contract.LogStreamer], [contract.Executor] and
+// [contract.StatsReader]. Its methods are safe for concurrent
 // use. Make one with [New] and release it with [Driver.Close].
 type Driver struct {
 	core    corev1client.CoreV1Interface
@@ -44,6 +45,7 @@ type Driver struct {
 	storage storagev1client.StorageV1Interface
 	rest    *rest.RESTClient // the core group's client, for /readyz, /version and node proxies; nil for fakes
 	http    *http.Client     // the driver's own HTTP client; nil with WithClientset
+	restCfg *rest.Config     // the client's config, for exec streams; nil with WithClientset
 	ns      string
 	cfg     config
 	keys    keys
@@ -56,6 +58,8 @@ type Driver struct {
 var (
 	_ contract.ContainerDriver = (*Driver)(nil)
 	_ contract.LogStreamer     = (*Driver)(nil)
+	_ contract.Executor        = (*Driver)(nil)
+	_ contract.StatsReader     = (*Driver)(nil)
 )
 
 // New returns a driver for the cluster the environment names: the
@@ -155,7 +159,7 @@ func (d *Driver) connect(rc *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	d.core, d.netv1, d.storage, d.http = core, netv1, storage, hc
+	d.core, d.netv1, d.storage, d.http, d.restCfg = core, netv1, storage, hc, rc
 	if c, ok := core.RESTClient().(*rest.RESTClient); ok {
 		d.rest = c
 	}
