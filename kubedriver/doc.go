@@ -372,7 +372,7 @@
 // its readings every 10 to 15 seconds, and its first reading of a new
 // container's tasks may be 0, taken before the process joined the
 // cgroup: since a running container has a task, the call then reads the
-// metrics again for up to about 8s (less when ctx's deadline is nearer),
+// metrics again for up to about 20s (less when ctx's deadline is nearer),
 // so a first ContainerStats right after a start may take that long.
 // What the kubelet does not report is left zero, never
 // estimated: a container it has not collected yet reads as zero use with

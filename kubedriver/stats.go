@@ -199,9 +199,12 @@ func (d *Driver) kubeletStats(ctx context.Context, p *corev1.Pod) (*summaryConta
 }
 
 // tasksWaits are the pauses of kubeletStats while cAdvisor has no reading
-// of the container's tasks: 7.75s in all.
-var tasksWaits = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second,
-	time.Second, time.Second, time.Second, time.Second, time.Second, time.Second}
+// of the container's tasks: 19.75s in all, more than cAdvisor's
+// housekeeping interval, and never past the caller's deadline.
+var tasksWaits = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, time.Second, time.Second, time.Second, time.Second, time.Second, time.Second,
+	time.Second, time.Second, time.Second, time.Second, time.Second, time.Second, time.Second,
+	time.Second, time.Second, time.Second, time.Second}
 
 // containerTasks reads container_threads of the runtime's container cid
 // from the cAdvisor metrics of node's kubelet.
