@@ -1,8 +1,8 @@
 // Package kubedriver is a [contract.ContainerDriver] on a Kubernetes
 // cluster, through k8s.io/client-go: the engine to move to when one Docker
 // host is not enough, behind the same contract, middleware and
-// conformance suite. It also implements [contract.LogStreamer],
-// [contract.Executor] and [contract.StatsReader], but not
+// conformance suite. It also implements [contract.LogStreamer] and
+// [contract.Executor], but not [contract.StatsReader] or
 // [contract.FileCopier] (see "Sandbox operations").
 //
 //	d, err := kubedriver.New() // KUBECONFIG, else ~/.kube/config, else in-cluster
@@ -356,7 +356,9 @@
 // the exec with 429 or 503 is NETWORK too: the driver cannot tell from the
 // code that the command did not run, and errs on the safe side.
 //
-// ContainerStats reads the kubelet of the pod's node through the API
+// The driver does not offer [contract.StatsReader] yet: what follows is
+// how its stats reader works, and why it is held back. It reads the
+// kubelet of the pod's node through the API
 // server's node proxy, as the pids check does (it needs get on
 // nodes/proxy): /api/v1/nodes/NODE/proxy/stats/summary for the
 // container's memory working set (MemoryBytes: usage less inactive page

@@ -36,8 +36,8 @@ type Clientset interface {
 }
 
 // Driver is a [contract.ContainerDriver] on a Kubernetes cluster. It also
-// implements [contract.LogStreamer], [contract.Executor] and
-// [contract.StatsReader]. Its methods are safe for concurrent
+// implements [contract.LogStreamer] and [contract.Executor]. Its methods
+// are safe for concurrent
 // use. Make one with [New] and release it with [Driver.Close].
 type Driver struct {
 	core    corev1client.CoreV1Interface
@@ -59,7 +59,6 @@ var (
 	_ contract.ContainerDriver = (*Driver)(nil)
 	_ contract.LogStreamer     = (*Driver)(nil)
 	_ contract.Executor        = (*Driver)(nil)
-	_ contract.StatsReader     = (*Driver)(nil)
 )
 
 // New returns a driver for the cluster the environment names: the

@@ -87,32 +87,6 @@ func TestSandboxThroughWrap(t *testing.T) {
 	if !errors.As(err, &re) || re.Attempts < 2 {
 		t.Errorf("idempotent exec past its timeout = %v, want it tried again", err)
 	}
-
-	// Stats of the running container, from its kubelet.
-	s, ok := d.(contract.StatsReader)
-	if !ok {
-		t.Fatal("the wrapped driver is not a contract.StatsReader")
-	}
-	var st contract.ContainerStats
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		st, err = s.ContainerStats(ctx, inst.ID)
-		if err != nil {
-			t.Fatalf("ContainerStats: %v", err)
-		}
-		if st.MemoryBytes > 0 && st.PIDs > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	if st.MemoryBytes <= 0 || st.PIDs < 1 || st.CPUTime <= 0 || st.Read.IsZero() || st.OOMKilled {
-		t.Errorf("ContainerStats(running) = %+v, want memory, tasks, CPU time, a reading time, no OOM kill", st)
-	}
-	if want := inst.Resources.Memory << 20; st.MemoryLimitBytes != want {
-		t.Errorf("ContainerStats.MemoryLimitBytes = %d, want the pod's limit %d", st.MemoryLimitBytes, want)
-	}
-	if st.MemoryBytes > st.MemoryLimitBytes {
-		t.Errorf("ContainerStats.MemoryBytes = %d, above the limit %d", st.MemoryBytes, st.MemoryLimitBytes)
-	}
 }
 
 func wantCodeRetryable(t *testing.T, what string, err error, code contract.Code, retryable bool) {

@@ -23,13 +23,16 @@ const (
 	maxMetricsBody = 64 << 20
 )
 
-// ContainerStats reads what the container uses from its node's kubelet,
+// containerStats reads what the container uses from its node's kubelet,
 // through the API server's node proxy: memory (working set) and CPU time
 // from the summary API (/stats/summary), the container's tasks from
 // the cAdvisor metrics (/metrics/cadvisor), the memory limit from the pod's
-// spec and the OOM kill from the container's last termination. See the
-// package documentation.
-func (d *Driver) ContainerStats(ctx context.Context, id string) (contract.ContainerStats, error) {
+// spec and the OOM kill from the container's last termination. It is not
+// offered as [contract.StatsReader]: the cAdvisor count of a container
+// started a moment before can stay 0 for longer than a read may take, so
+// a running container would read as having no process (see the package
+// documentation).
+func (d *Driver) containerStats(ctx context.Context, id string) (contract.ContainerStats, error) {
 	const op = contract.OpContainerStats
 	var none contract.ContainerStats
 	if err := checkCtx(ctx, op, id); err != nil {
