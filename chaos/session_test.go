@@ -90,11 +90,14 @@ func (r *rig) session(ctx context.Context, sid string, plan sessionPlan) (err er
 }
 
 // cleanupSession removes the session's containers through the rig's
-// driver, with its own time, outside the figures.
+// driver, with its own time, outside the figures. It asks again until the
+// list comes back empty or its minute is up: after a fault the driver's
+// circuits may stay open for their open period (30s by default), and a
+// caller that cleans up waits them out as any caller would.
 func (r *rig) cleanupSession(sid string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for range 5 {
+	for {
 		list, err := r.d.ListContainers(ctx, contract.ContainerFilter{SessionID: sid})
 		if err == nil {
 			failed := false
@@ -107,10 +110,14 @@ func (r *rig) cleanupSession(sid string) {
 				return
 			}
 		}
+		wait := time.Second
+		if ra := contract.RetryAfter(err); ra > wait {
+			wait = ra
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
 	}
 }
