@@ -37,7 +37,7 @@ var (
 	opCopyTo        = contract.OpCopyToContainer.Info()
 	opCopyFrom      = contract.OpCopyFromContainer.Info()
 	opStats         = contract.OpContainerStats.Info()
-	opReap          = contract.OpInfo{Op: "Reap", Resource: contract.ResourceEngine, Failure: contract.CodeDriverHealth}
+	opReap          = contract.OpInfo{Op: contract.OpReap, Resource: contract.ResourceEngine, Failure: contract.CodeDriverHealth}
 	opReapContainer = reapOf(opRemove)
 	opReapVolume    = reapOf(opRemoveVolume)
 	opReapNetwork   = reapOf(opRemoveNetwork)

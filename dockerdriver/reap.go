@@ -3,7 +3,6 @@ package dockerdriver
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -15,30 +14,13 @@ import (
 	"github.com/resilientdriver/resilient/contract"
 )
 
-// ReapOptions choose what [Driver.Reap] removes. At least one of
-// LiveSessions and MaxAge must be set.
-type ReapOptions struct {
-	// LiveSessions are the sessions still in use. When non-nil, every
-	// managed container of a session not listed is removed, with the
-	// managed volumes labelled with such a session (volumes the engine made
-	// for a container's mounts). An empty, non-nil list means no session
-	// is live. Nil leaves sessions out of the decision.
-	LiveSessions []string
-	// MaxAge, when positive, removes managed containers created longer ago
-	// than MaxAge whatever their session, and managed volumes and networks
-	// that old which no container uses.
-	MaxAge time.Duration
-	// DryRun reports what would be removed without removing anything.
-	DryRun bool
-}
+// ReapOptions choose what [Driver.Reap] removes: [contract.ReapOptions].
+type ReapOptions = contract.ReapOptions
 
-// ReapReport lists what [Driver.Reap] removed (or, with DryRun, would
-// remove): container IDs, volume names and network IDs.
-type ReapReport struct {
-	Containers []string
-	Volumes    []string
-	Networks   []string
-}
+// ReapReport lists what [Driver.Reap] removed: [contract.ReapReport].
+type ReapReport = contract.ReapReport
+
+var _ contract.Reaper = (*Driver)(nil)
 
 // Reap removes the driver's orphans: managed containers of sessions that
 // are gone or that are older than MaxAge, then managed volumes and networks
@@ -49,17 +31,12 @@ type ReapReport struct {
 // remove.
 func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error) {
 	var rep ReapReport
-	if opts.LiveSessions == nil && opts.MaxAge <= 0 {
-		return rep, newErr(opReap, contract.CodeConfiguration, "", "ReapOptions needs LiveSessions or a positive MaxAge", nil)
+	if err := opts.Validate(); err != nil {
+		return rep, err
 	}
 	now := d.cfg.now()
 	gone := func(labels map[string]string, created time.Time) bool {
-		if opts.LiveSessions != nil {
-			if s, ok := labels[d.labels.session]; ok && !slices.Contains(opts.LiveSessions, s) {
-				return true
-			}
-		}
-		return opts.MaxAge > 0 && !created.IsZero() && now.Sub(created) > opts.MaxAge
+		return opts.Gone(labels[d.labels.session], created, now)
 	}
 	var errs []error
 

@@ -21,7 +21,7 @@ import (
 )
 
 // opReap is the operation of [Driver.Reap] in errors.
-const opReap contract.Op = "Reap"
+const opReap = contract.OpReap
 
 // noun names the kind of object an operation concerns, for messages.
 func noun(op contract.Op) string {

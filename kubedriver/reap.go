@@ -3,7 +3,6 @@ package kubedriver
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,29 +11,13 @@ import (
 	"github.com/resilientdriver/resilient/contract"
 )
 
-// ReapOptions choose what [Driver.Reap] removes. At least one of
-// LiveSessions and MaxAge must be set.
-type ReapOptions struct {
-	// LiveSessions are the sessions still in use. When non-nil, every
-	// managed container of a session not listed is removed. An empty,
-	// non-nil list means no session is live. Nil leaves sessions out of
-	// the decision.
-	LiveSessions []string
-	// MaxAge, when positive, removes managed containers created longer ago
-	// than MaxAge whatever their session, and managed volumes and networks
-	// that old which no pod uses.
-	MaxAge time.Duration
-	// DryRun reports what would be removed without removing anything.
-	DryRun bool
-}
+// ReapOptions choose what [Driver.Reap] removes: [contract.ReapOptions].
+type ReapOptions = contract.ReapOptions
 
-// ReapReport lists what [Driver.Reap] removed (or, with DryRun, would
-// remove): container IDs, volume IDs and network IDs.
-type ReapReport struct {
-	Containers []string
-	Volumes    []string
-	Networks   []string
-}
+// ReapReport lists what [Driver.Reap] removed: [contract.ReapReport].
+type ReapReport = contract.ReapReport
+
+var _ contract.Reaper = (*Driver)(nil)
 
 // Reap removes the driver's orphans in its namespace: managed pods of
 // sessions that are gone or older than MaxAge (by force), then managed
@@ -44,13 +27,11 @@ type ReapReport struct {
 // remove.
 func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error) {
 	var rep ReapReport
-	if opts.LiveSessions == nil && opts.MaxAge <= 0 {
-		return rep, newErr(opReap, contract.CodeConfiguration, "", "ReapOptions needs LiveSessions or a positive MaxAge", nil)
+	if err := opts.Validate(); err != nil {
+		return rep, err
 	}
 	now := d.cfg.now()
-	old := func(created time.Time) bool {
-		return opts.MaxAge > 0 && !created.IsZero() && now.Sub(created) > opts.MaxAge
-	}
+	old := func(created time.Time) bool { return opts.Old(created, now) }
 	var errs []error
 	fail := func(code contract.Code, id string, err error) {
 		e := mapErr(ctx, opReap, id, err)
@@ -71,8 +52,7 @@ func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error)
 	used := map[string]bool{} // claims and network selector values pods use
 	for _, p := range pods.Items {
 		inst := d.instanceOf(&p)
-		gone := opts.LiveSessions != nil && !slices.Contains(opts.LiveSessions, inst.SessionID) || old(inst.CreatedAt)
-		if !gone {
+		if !opts.Gone(inst.SessionID, inst.CreatedAt, now) {
 			for _, v := range p.Spec.Volumes {
 				if v.PersistentVolumeClaim != nil {
 					used[kindVolume+"/"+v.PersistentVolumeClaim.ClaimName] = true
