@@ -44,6 +44,10 @@ const (
 	// grantDecay is how fast the counts of grants forget: their weight
 	// halves every ~180 grants.
 	grantDecay = 1.0 / 256
+	// recheckEvery is how often the waiting calls with a deadline are
+	// looked at again while no slot frees: time passing makes a call late
+	// as surely as a slow release does.
+	recheckEvery = 50 * time.Millisecond
 )
 
 // Priorities within a pool: work that continues a session goes first.
@@ -78,6 +82,18 @@ type pool struct {
 	lastGrant time.Time
 	base      [contract.NumOps]float64 // best recent duration per operation, in seconds
 
+	// The calls in flight whose time measures the engine (engineTimed):
+	// how many, and the sum of their grant times in seconds since epoch.
+	// Each has taken at least its age so far, which bounds the service
+	// time from below before any of them returns.
+	epoch    time.Time
+	timed    int
+	startSum float64
+
+	deadlined int         // waiters with a deadline, which recheck looks at
+	recheck   *time.Timer // armed while deadlined > 0, nil until first used
+	rechecks  bool        // recheck is armed
+
 	// the current sampling window of the adaptive limit
 	winSum       float64
 	winN         int
@@ -92,13 +108,14 @@ type waiter struct {
 	deadline time.Time // the caller's, zero for none
 
 	granted    bool          // a slot was handed over
+	at         time.Time     // with granted: when
 	refused    bool          // the call cannot be admitted in time
 	retryAfter time.Duration // with refused
 }
 
 func newPool(name string, limit int, adaptive bool) *pool {
 	p := &pool{name: name, adaptive: adaptive, limit: float64(limit), maxLimit: float64(limit),
-		service: priorService.Seconds()}
+		service: priorService.Seconds(), epoch: time.Now()}
 	if adaptive {
 		p.maxLimit = DefaultMaxAdaptiveConcurrency
 	}
@@ -124,31 +141,36 @@ func (p *pool) waitingAhead(prio int) int {
 }
 
 // acquire takes a slot for call, waiting within maxWait (zero: no bound
-// of its own; negative: not at all) and the caller's deadline. A call
-// that, by the pool's estimate, cannot be admitted in time is refused at
-// once, and a waiting call as soon as the estimate says so.
-func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, maxWait time.Duration) (time.Duration, error) {
+// of its own; negative: not at all) and the caller's deadline, and
+// returns when the slot was granted, for release, and how long it waited.
+// A call that, by the pool's estimate, cannot be admitted in time is
+// refused at once, and a waiting call as soon as the estimate says so.
+func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, maxWait time.Duration) (time.Time, time.Duration, error) {
 	p.mu.Lock()
+	now := time.Now()
 	if p.inflight < p.cap() && p.waitingAhead(prio) == 0 {
 		p.inflight++
-		p.granted(prio)
+		p.granted(prio, call.Op, now)
 		p.mu.Unlock()
-		return 0, nil
+		return now, 0, nil
 	}
 	p.winSaturated = true
-	now := time.Now()
 	w := &waiter{ready: make(chan struct{}), op: call.Op}
 	w.deadline, _ = ctx.Deadline()
-	est := p.estimate(prio, p.queues[prioHigh].Len(), p.queues[prioLow].Len(), p.slotTime())
+	est := p.estimate(prio, p.queues[prioHigh].Len(), p.queues[prioLow].Len(), p.slotTime(now))
 	if retryAfter, late := p.late(w, prio, est, now, false); late {
 		p.mu.Unlock()
-		return 0, rejected(ctx, call, retryAfter, "the engine is saturated: no capacity within the caller's deadline")
+		return time.Time{}, 0, rejected(ctx, call, retryAfter, "the engine is saturated: no capacity within the caller's deadline")
 	}
 	if maxWait < 0 {
 		p.mu.Unlock()
-		return 0, rejected(ctx, call, est, "too many calls in flight")
+		return time.Time{}, 0, rejected(ctx, call, est, "too many calls in flight")
 	}
 	e := p.queues[prio].PushBack(w)
+	if !w.deadline.IsZero() {
+		p.deadlined++
+		p.armRecheck()
+	}
 	p.mu.Unlock()
 
 	var expired <-chan time.Time // nil: no bound but the caller's deadline
@@ -161,9 +183,9 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 	select {
 	case <-w.ready:
 		if w.refused {
-			return 0, rejected(ctx, call, w.retryAfter, "the engine is saturated: no capacity within the caller's deadline")
+			return time.Time{}, 0, rejected(ctx, call, w.retryAfter, "the engine is saturated: no capacity within the caller's deadline")
 		}
-		return time.Since(now), nil
+		return w.at, w.at.Sub(now), nil
 	case <-expired:
 		err = rejected(ctx, call, est, "too many calls in flight")
 	case <-ctx.Done():
@@ -173,13 +195,38 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 	switch {
 	case w.granted: // handed a slot as it gave up: give it back
 		p.mu.Unlock()
-		p.release(call.Op, 0, false)
-		return 0, err
+		p.release(call.Op, w.at, false)
+		return time.Time{}, 0, err
 	case !w.refused:
 		p.queues[prio].Remove(e)
+		if !w.deadline.IsZero() {
+			p.deadlined--
+		}
 	}
 	p.mu.Unlock()
-	return 0, err
+	return time.Time{}, 0, err
+}
+
+// armRecheck makes sure refuseLate runs within recheckEvery while waiters
+// with a deadline queue. Called with p.mu held.
+func (p *pool) armRecheck() {
+	if p.rechecks || p.deadlined == 0 {
+		return
+	}
+	p.rechecks = true
+	if p.recheck == nil {
+		p.recheck = time.AfterFunc(recheckEvery, p.runRecheck)
+	} else {
+		p.recheck.Reset(recheckEvery)
+	}
+}
+
+func (p *pool) runRecheck() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rechecks = false
+	p.refuseLate(time.Now())
+	p.armRecheck()
 }
 
 // estimate returns how long a call of prio waits for a slot with high
@@ -204,9 +251,9 @@ func (p *pool) sessionWork() float64 {
 // slotTime returns the time between two slots handed out, in seconds:
 // as measured while calls queued, or, until there are a few of those
 // measurements, the service time over the limit.
-func (p *pool) slotTime() float64 {
+func (p *pool) slotTime(now time.Time) float64 {
 	if p.intervals < 5 {
-		return p.service / float64(p.cap())
+		return p.serviceAt(now) / float64(p.cap())
 	}
 	return p.interval
 }
@@ -214,11 +261,23 @@ func (p *pool) slotTime() float64 {
 // bestSlotTime returns the shortest time between two slots the pool has
 // sustained recently (the lowest smoothed interval, aging), or slotTime
 // before it has measured any.
-func (p *pool) bestSlotTime() float64 {
+func (p *pool) bestSlotTime(now time.Time) float64 {
 	if p.intervals < 5 {
-		return p.slotTime()
+		return p.slotTime(now)
 	}
 	return p.best
+}
+
+// serviceAt returns the service time of a call of engine work, in
+// seconds: the measured one, or, when the calls in flight have been
+// running longer than that on average, their mean age. Under a sudden
+// burst the calls measured on an idle engine are far faster than those
+// in flight, which say so before any of them returns.
+func (p *pool) serviceAt(now time.Time) float64 {
+	if p.timed == 0 {
+		return p.service
+	}
+	return max(p.service, now.Sub(p.epoch).Seconds()-p.startSum/float64(p.timed))
 }
 
 // late reports whether w, expected to wait est from now, cannot be done
@@ -243,19 +302,23 @@ func (p *pool) late(w *waiter, prio int, est time.Duration, now time.Time, waiti
 	case prio != prioLow:
 		work = p.opService(w.op)
 	case !waiting:
-		work = p.sessionWork() * p.service
+		work = p.sessionWork() * p.serviceAt(now)
 	}
 	// Within this deadline there is no capacity for the call: the hint
 	// says not to try again before it.
 	return max(est, left), est > left-time.Duration(work*float64(time.Second))
 }
 
-// granted counts a slot handed to a call of prio.
-func (p *pool) granted(prio int) {
+// granted counts a slot handed at at to a call of op and prio.
+func (p *pool) granted(prio int, op contract.Op, at time.Time) {
 	for i := range p.grants {
 		p.grants[i] *= 1 - grantDecay
 	}
 	p.grants[prio]++
+	if engineTimed(op) {
+		p.timed++
+		p.startSum += at.Sub(p.epoch).Seconds()
+	}
 }
 
 // opService returns the best recent service time of op, or the pool's.
@@ -266,16 +329,25 @@ func (p *pool) opService(op contract.Op) float64 {
 	return p.service
 }
 
-// release frees a slot after a call of op that took d, and hands it to
-// the first waiter of the highest priority. sample says whether d tells
-// how loaded the engine is: not for stops, whose time is mostly their
-// grace period, nor for calls refused or canceled.
-func (p *pool) release(op contract.Op, d time.Duration, sample bool) {
+// release frees the slot granted at at to a call of op, and hands it to
+// the first waiter of the highest priority. sample says whether the
+// call's time tells how loaded the engine is: not for stops, whose time
+// is mostly their grace period (see engineTimed), nor for calls refused
+// or canceled.
+func (p *pool) release(op contract.Op, at time.Time, sample bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := time.Now()
 	p.inflight--
+	if engineTimed(op) {
+		p.timed--
+		p.startSum -= at.Sub(p.epoch).Seconds()
+		if p.timed == 0 {
+			p.startSum = 0 // no rounding left over
+		}
+	}
 	if sample {
-		p.observe(op, d.Seconds())
+		p.observe(op, now.Sub(at).Seconds())
 	}
 	for p.inflight < p.cap() {
 		var w *waiter
@@ -289,9 +361,11 @@ func (p *pool) release(op contract.Op, d time.Duration, sample bool) {
 		if w == nil {
 			break
 		}
+		if !w.deadline.IsZero() {
+			p.deadlined--
+		}
 		p.inflight++
-		p.granted(prio)
-		now := time.Now()
+		p.granted(prio, w.op, now)
 		if !p.lastGrant.IsZero() {
 			dt := now.Sub(p.lastGrant).Seconds()
 			if p.intervals == 0 {
@@ -307,22 +381,25 @@ func (p *pool) release(op contract.Op, d time.Duration, sample bool) {
 			}
 		}
 		p.lastGrant = now
-		w.granted = true
+		w.granted, w.at = true, now
 		close(w.ready)
 	}
 	if p.waitingAhead(numPrios-1) == 0 {
 		p.lastGrant = time.Time{} // the queue emptied: the next wait starts afresh
 	}
-	p.refuseLate()
+	p.refuseLate(now)
 }
 
 // refuseLate refuses, at once, the waiting calls that by the estimate at
 // their place in the queue can no longer be done in time (see late),
 // rather than letting them wait out their deadlines. It runs at every
-// release, in time linear in the calls waiting.
-func (p *pool) refuseLate() {
-	now := time.Now()
-	slot := p.bestSlotTime()
+// release and every recheckEvery while calls with a deadline wait, in
+// time linear in the calls waiting; not at all when none has a deadline.
+func (p *pool) refuseLate(now time.Time) {
+	if p.deadlined == 0 {
+		return
+	}
+	slot := p.bestSlotTime(now)
 	ahead := [numPrios]int{}
 	for prio := range p.queues {
 		for e := p.queues[prio].Front(); e != nil; {
@@ -331,6 +408,7 @@ func (p *pool) refuseLate() {
 			est := p.estimate(prio, ahead[prioHigh], ahead[prioLow], slot)
 			if retryAfter, late := p.late(w, prio, est, now, true); late {
 				p.queues[prio].Remove(e)
+				p.deadlined--
 				w.refused, w.retryAfter = true, retryAfter
 				close(w.ready)
 			} else {

@@ -171,20 +171,21 @@ func TestAdaptiveLimit(t *testing.T) {
 
 // TestRefusesWaitersThatBecameLate: a waiting create that, at its place
 // in the queue, can no longer be admitted before its deadline is refused
-// when the pool learns it, not when its deadline passes; one that can
-// still be admitted keeps its place, even when its session might not
-// finish in time; a waiter without a deadline keeps waiting.
+// as soon as time passing says so, while the slot it waits for is still
+// held, not when its deadline passes; one that can still be admitted
+// keeps its place, even when its session might not finish in time; a
+// waiter without a deadline keeps waiting.
 func TestRefusesWaitersThatBecameLate(t *testing.T) {
 	// The slot is held for hold while a create without a deadline and one
-	// with 60s wait. When it frees, the first create gets it, and the
-	// second would wait for the work that create brings: a start, a stop,
-	// a remove at 1s a call by the pool's counts, about 4s.
+	// with 60s wait. The second waits for the first and for the work that
+	// one brings (a start, a stop, a remove by the pool's counts) at 1s a
+	// call: about 9s. With 9s left and the slot still held, it is late.
 	for _, tc := range []struct {
 		hold    time.Duration
 		refused bool
 	}{
-		{hold: 52 * time.Second, refused: false}, // 8s left: admitted
-		{hold: 57 * time.Second, refused: true},  // 3s left: refused
+		{hold: 45 * time.Second, refused: false}, // 15s left when the slot frees: admitted
+		{hold: 57 * time.Second, refused: true},  // refused at about 51s
 	} {
 		t.Run(tc.hold.String(), func(t *testing.T) { testWaiterBecameLate(t, tc.hold, tc.refused) })
 	}
@@ -246,10 +247,10 @@ func testWaiterBecameLate(t *testing.T, hold time.Duration, refused bool) {
 			if !errors.As(late, &de) || de.Code != contract.CodeRateLimited || !de.Retryable {
 				t.Fatalf("late create: %v, want a retryable RATE_LIMITED", late)
 			}
-			if lateAt != hold {
-				t.Errorf("late create refused after %v, want when the slot freed, at %v", lateAt, hold)
+			if lateAt < 50*time.Second || lateAt > 53*time.Second {
+				t.Errorf("late create refused after %v, want at about 51s, with the slot still held", lateAt)
 			}
-			if left := 60*time.Second - hold; de.RetryAfter < left {
+			if left := 60*time.Second - lateAt; de.RetryAfter < left {
 				t.Errorf("RetryAfter = %v, want at least the %v its caller had left", de.RetryAfter, left)
 			}
 		} else if late != nil {
@@ -258,5 +259,53 @@ func testWaiterBecameLate(t *testing.T, hold time.Duration, refused bool) {
 		if got := base.Calls(contract.OpCreateContainer); got != wantCreates {
 			t.Errorf("creates reaching the driver = %d, want %d", got, wantCreates)
 		}
+	})
+}
+
+// TestRefusesBehindCallsThatRunLong: the pool has seen calls of 10ms; a
+// call that has been running for seconds says the engine is slower now
+// before it returns, and a create waiting behind it is refused as soon as
+// the calls in flight make it late, not when its deadline passes.
+func TestRefusesBehindCallsThatRunLong(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var slow atomic.Bool
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			if slow.Load() {
+				<-release
+				return nil
+			}
+			time.Sleep(10 * time.Millisecond)
+			return nil
+		})
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(1), ratelimit.WithMaxWait(0))(base)
+		for range 5 {
+			start(context.Background(), d)
+		}
+		slow.Store(true)
+		go start(context.Background(), d)
+		synctest.Wait()
+
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		_, err := d.CreateContainer(ctx, contract.NewContainerConfig("s", "alpine"))
+		el := time.Since(t0)
+		var de *contract.DriverError
+		if !errors.As(err, &de) || de.Code != contract.CodeRateLimited || !de.Retryable {
+			t.Fatalf("create behind a slow call: %v, want a retryable RATE_LIMITED", err)
+		}
+		// The create and the work it brings, about 4.4 calls at the start's
+		// age a, exceed the 10s-a left once a passes about 1.9s.
+		if el < time.Second || el > 3*time.Second {
+			t.Errorf("refused after %v, want at about 2s, while the slow call still runs", el)
+		}
+		if de.RetryAfter < 10*time.Second-el {
+			t.Errorf("RetryAfter = %v, want at least the %v its caller had left", de.RetryAfter, 10*time.Second-el)
+		}
+		if got := base.Calls(contract.OpCreateContainer); got != 0 {
+			t.Errorf("creates reaching the driver = %d, want 0", got)
+		}
+		close(release)
 	})
 }

@@ -71,7 +71,10 @@
 // rate the pool has been handing out slots while calls queued (before it
 // has measured that: its service time over its limit; before any call
 // finished: 250ms, about a container start on Docker 20.10 on 2 cores
-// with a few in flight). A create counts for the work it brings, as many
+// with a few in flight). The service time is never taken as less than
+// the mean age of the calls of engine work in flight: each will take at
+// least as long as it has run, so a burst that slows the engine down
+// shows before any call of it returns. A create counts for the work it brings, as many
 // calls as the pool has seen a create followed by (before it has seen
 // sessions: four, a create, a start, a stop and a remove), since that
 // work goes before later creates. A call that continues a session is
@@ -80,9 +83,10 @@
 // the other at the pool's service time, would: a session that cannot
 // finish is refused before it costs the engine anything.
 //
-// Waiting calls are looked at again whenever a slot frees, and refused
-// as soon as they can no longer be done in time, instead of waiting out
-// their deadlines. A waiting create is refused only once it could not be
+// Waiting calls are looked at again whenever a slot frees, and every
+// 50ms while calls with a deadline wait (time passing makes a call late
+// too, and a hung engine frees no slot), and refused as soon as they can
+// no longer be done in time, instead of waiting out their deadlines. A waiting create is refused only once it could not be
 // admitted before its deadline even at the best rate the pool has
 // sustained recently: estimates made under load assume that the load
 // lasts, while the refusals themselves end it, and a create refused that

@@ -167,15 +167,12 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 	}
 	var waited time.Duration
 	if pl != nil {
-		w, err := pl.acquire(ctx, call, prio, l.maxWait)
+		at, w, err := pl.acquire(ctx, call, prio, l.maxWait)
 		if err != nil {
 			return err
 		}
 		waited = w
-		start := time.Now()
-		defer func() {
-			pl.release(call.Op, time.Since(start), engineTimed(call.Op) && ctx.Err() == nil)
-		}()
+		defer func() { pl.release(call.Op, at, engineTimed(call.Op) && ctx.Err() == nil) }()
 	}
 	if all != nil || op != nil {
 		w, err := l.take(ctx, call, all, op, waited)
