@@ -71,7 +71,9 @@ fi
 ((DOWN > 0)) && sleep "$DOWN"
 
 mkdir -p "$(dirname "$DOCKERD_LOG")"
-setsid nohup "$exe" "${argv[@]:1}" </dev/null >>"$DOCKERD_LOG" 2>&1 &
+# From /, so that a working directory removed later (a test's checkout)
+# cannot break the server or the processes it starts.
+(cd / && exec setsid nohup "$exe" "${argv[@]:1}" </dev/null >>"$DOCKERD_LOG" 2>&1) &
 newpid=$!
 disown "$newpid" 2>/dev/null || true
 for ((i = 0; i < START_WAIT * 5; i++)); do

@@ -95,10 +95,12 @@ start() {
 	# JAEGER_LISTEN_HOST moves its receivers and extensions off "localhost";
 	# the query server defaults to all interfaces, so pin it as well. The
 	# server must not inherit the lock (fd 9), or it would hold it forever.
-	JAEGER_LISTEN_HOST=$HOST setsid nohup "$BIN" \
+	# From /, so that a working directory removed later (a test's checkout)
+	# cannot break the server or the processes it starts.
+	(cd / && JAEGER_LISTEN_HOST=$HOST exec setsid nohup "$BIN" \
 		--set=extensions.jaeger_query.http.endpoint="$HOST:16686" \
 		--set=extensions.jaeger_query.grpc.endpoint="$HOST:16685" \
-		</dev/null >>"$LOG" 2>&1 9>&- &
+		</dev/null >>"$LOG" 2>&1 9>&-) &
 	local pid=$! i
 	disown "$pid" 2>/dev/null || true
 	echo "$pid" >"$PIDFILE"

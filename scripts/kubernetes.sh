@@ -190,7 +190,9 @@ launch() {
 	[[ -f $LOGS/$name.log ]] && mv -f "$LOGS/$name.log" "$LOGS/$name.log.1"
 	# No inherited lock (fd 9) or stdout (fd 3), or `$(scripts/kubernetes.sh)`
 	# would never end.
-	setsid nohup "$@" </dev/null >>"$LOGS/$name.log" 2>&1 3>&- 9>&- &
+	# From /, so that a working directory removed later (a test's checkout)
+	# cannot break the server or the processes it starts.
+	(cd / && exec setsid nohup "$@" </dev/null >>"$LOGS/$name.log" 2>&1 3>&- 9>&-) &
 	local pid=$!
 	disown "$pid" 2>/dev/null || true
 	echo "$pid" >"$PIDS/$name.pid"

@@ -95,8 +95,10 @@ launch() {
 	log "starting podman system service on unix://$SOCK (log: $PODMAN_LOG)"
 	# The service must not inherit the lock (fd 9), or it would hold it
 	# forever, nor stdout (fd 3), or `$(scripts/podman.sh)` would never end.
-	setsid nohup podman system service --time=0 "unix://$SOCK" \
-		</dev/null >>"$PODMAN_LOG" 2>&1 3>&- 9>&- &
+	# From /, so that a working directory removed later (a test's checkout)
+	# cannot break the server or the processes it starts.
+	(cd / && exec setsid nohup podman system service --time=0 "unix://$SOCK" \
+		</dev/null >>"$PODMAN_LOG" 2>&1 3>&- 9>&-) &
 	PID=$!
 	disown "$PID" 2>/dev/null || true
 	echo "$PID" >"$PIDFILE"

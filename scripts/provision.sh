@@ -92,11 +92,13 @@ start_dockerd() {
 	fi
 	# The daemon must not inherit the lock (fd 9), or it would hold it forever.
 	# shellcheck disable=SC2086 # RESILIENT_DOCKERD_FLAGS is meant to be split
-	setsid nohup dockerd \
+	# From /, so that a working directory removed later (a test's checkout)
+	# cannot break the server or the processes it starts.
+	(cd / && exec setsid nohup dockerd \
 		-H unix:///var/run/docker.sock \
 		-H tcp://127.0.0.1:2375 \
 		"$@" ${RESILIENT_DOCKERD_FLAGS:-} \
-		</dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
+		</dev/null >>"$DOCKERD_LOG" 2>&1 9>&-) &
 	local pid=$! i
 	disown "$pid" 2>/dev/null || true
 	for ((i = 0; i < WAIT_SECONDS * 2; i++)); do

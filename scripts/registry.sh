@@ -126,7 +126,9 @@ start() {
 	[[ -f $logf ]] && mark=$(wc -l <"$logf")
 	log "starting docker-registry on $HOST:$port (log: $logf)"
 	# The server must not inherit the lock (fd 9), or it would hold it forever.
-	setsid nohup docker-registry serve "$file" </dev/null >>"$logf" 2>&1 9>&- &
+	# From /, so that a working directory removed later (a test's checkout)
+	# cannot break the server or the processes it starts.
+	(cd / && exec setsid nohup docker-registry serve "$file" </dev/null >>"$logf" 2>&1 9>&-) &
 	pid=$!
 	disown "$pid" 2>/dev/null || true
 	echo "$pid" >"$DIR/registry-$port.pid"
