@@ -356,34 +356,14 @@
 // the exec with 429 or 503 is NETWORK too: the driver cannot tell from the
 // code that the command did not run, and errs on the safe side.
 //
-// The driver does not offer [contract.StatsReader] yet: what follows is
-// how its stats reader works, and why it is held back. It reads the
-// kubelet of the pod's node through the API
-// server's node proxy, as the pids check does (it needs get on
-// nodes/proxy): /api/v1/nodes/NODE/proxy/stats/summary for the
-// container's memory working set (MemoryBytes: usage less inactive page
-// cache, as "docker stats" shows) and CPU time (CPUTime, usageCoreNanoSeconds),
-// and /api/v1/nodes/NODE/proxy/metrics/cadvisor for the tasks of the
-// container's cgroup (PIDs: cAdvisor's container_threads, pids.current,
-// processes and threads, the sandbox's pause process not included).
-// Read is the time of the kubelet's memory reading. MemoryLimitBytes is
-// the container's memory limit from the pod's spec (0 without one).
-// OOMKilled is true when the kubelet recorded the container's current or
-// last run as ended with reason "OOMKilled"; a stop makes the pod again
-// and the new pod has no such record. The kubelet's cAdvisor refreshes
-// its readings every 10 to 15 seconds, and its first reading of a new
-// container's tasks may be 0, taken before the process joined the
-// cgroup: since a running container has a task, the call then reads the
-// metrics again for up to about 20s (less when ctx's deadline is nearer),
-// so a first ContainerStats right after a start may take that long.
-// What the kubelet does not report is left zero, never
-// estimated: a container it has not collected yet reads as zero use with
-// a zero Read, and PIDs is 0 when cAdvisor has no series for the
-// container (else the summary's process count of the pod, on clusters
-// whose summary has one). A container that does not run reads as zero use,
-// with its limit, its OOM kill and Read set to now. A kubelet the API
-// server may not or cannot reach fails with DRIVER_HEALTH, not retryable,
-// naming the node.
+// The driver does not implement [contract.StatsReader]. The kubelet
+// reports a container's memory and CPU (stats/summary, through the API
+// server's node proxy), but its process count comes from cAdvisor, which
+// refreshes every 10 to 15 seconds and reads a new container's count as 0
+// until then: longer than a stats read may take, and a running container
+// reading as running nothing is wrong, not late. A reader that cannot
+// report the pids a limit is set on is left out rather than shipped
+// half-true.
 //
 // The driver does not implement [contract.FileCopier]. Kubernetes has no
 // copy endpoint: "kubectl cp" runs tar inside the container through exec,
@@ -417,5 +397,5 @@
 //   - The status "paused" does not occur.
 //   - ExecContainer refuses ExecOptions.Env and WorkingDir (CONFIGURATION);
 //     there is no CopyToContainer or CopyFromContainer.
-//   - ContainerStats lags the kubelet's cAdvisor readings by up to 15s.
+//   - There is no ContainerStats (see "Sandbox operations").
 package kubedriver

@@ -37,8 +37,8 @@ type Clientset interface {
 
 // Driver is a [contract.ContainerDriver] on a Kubernetes cluster. It also
 // implements [contract.LogStreamer] and [contract.Executor]. Its methods
-// are safe for concurrent
-// use. Make one with [New] and release it with [Driver.Close].
+// are safe for concurrent use. Make one with [New] and release it with
+// [Driver.Close].
 type Driver struct {
 	core    corev1client.CoreV1Interface
 	netv1   networkingv1client.NetworkingV1Interface
