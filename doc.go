@@ -31,8 +31,11 @@
 //   - Retry sits outside the breaker, so that every attempt passes the
 //     breaker: a failing operation's circuit opens after a few attempts,
 //     not after a few logical calls, and once it is open further attempts
-//     fail at once with CIRCUIT_OPEN and a RetryAfter hint, which the retry
-//     layer honours or, when it is too far off, gives up on at once.
+//     fail at once with CIRCUIT_OPEN and a RetryAfter hint. The retry
+//     layer waits for it only when the circuit half-opens within its own
+//     next backoff; otherwise the call fails at once, so that callers of
+//     a hung engine do not queue for the one probe a half-open circuit
+//     lets in.
 //   - The breaker sits outside the rate limiter, so that an open circuit
 //     rejects a call without spending a token.
 //   - The rate limiter is inside the breaker and the retry layer, so that

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,15 +17,19 @@ import (
 // nothing tuned, in front of a daemon that accepts connections and never
 // answers, with callers that give every call a 20s deadline. The default
 // per-attempt timeouts cut the attempts, the breaker counts them, and
-// within a minute every operation fails fast: under 50ms, retryable, with
-// a RetryAfter. Once an operation fails fast, at most one probe per open
-// period goes back into the hang, and HealthCheck says unhealthy and
-// names the open circuits.
+// within a minute every operation fails fast with a retryable error: in
+// well under a second (an attempt into the hang takes 10s or more; a call
+// refused while a probe is in flight is retried by the retry layer for a
+// few hundred milliseconds), with a RetryAfter unless it was refused
+// during a probe (the breaker documents zero there). Once an operation
+// fails fast, at most one call and one attempt per open period go back
+// into the hang, and HealthCheck says unhealthy and names the open
+// circuits.
 func TestChaosDaemonHungDefaults(t *testing.T) {
 	const (
 		deadline  = 20 * time.Second
 		window    = 60 * time.Second
-		fast      = 50 * time.Millisecond
+		fast      = time.Second
 		callers   = 5 // per operation
 		fastInRow = 5
 		openFor   = 30 * time.Second // the breaker's default open timeout
@@ -56,103 +61,104 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 		{contract.OpCreateContainer, func(ctx context.Context) error { _, err := r.d.CreateContainer(ctx, smallConfig(sid)); return err }},
 		{contract.OpStartContainer, func(ctx context.Context) error { return r.d.StartContainer(ctx, inst.ID) }},
 	}
+	// Every call is recorded; after the window, each operation's "fails
+	// fast from F" is the earliest F such that the calls begun since F
+	// include at least fastInRow fast failures, and the calls that were
+	// slow (or still running) and the attempts that reached the driver
+	// since F are each within one probe per open period. Calls admitted
+	// before F may still come back slow: they began before it failed fast.
+	type call struct {
+		start   time.Duration // from the hang
+		took    time.Duration // -1 while running
+		reached int           // attempts that had reached the driver when it began
+		code    string        // of the error it returned
+	}
 	type opState struct {
-		mu        sync.Mutex
-		inRow     int           // fast failures in a row
-		fastSince time.Duration // when the op began to fail fast, from the hang
-		reached   int           // attempts that had reached the driver then
-		bad       []string      // fast calls that broke the promise
+		mu    sync.Mutex
+		calls []call
+		bad   []string // fast failures without a retryable error, or a RetryAfter outside a probe
 	}
 	states := make([]*opState, len(ops))
-	stop := make(chan struct{})
-	var stopOnce sync.Once
 	var wg sync.WaitGroup
-	var doneOps sync.WaitGroup
-	doneOps.Add(len(ops))
 	for i, oc := range ops {
-		st := &opState{fastSince: -1}
+		st := &opState{}
 		states[i] = st
-		var markOnce sync.Once
 		for range callers {
 			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if time.Since(hung) > window {
-						return
-					}
+				for time.Since(hung) < window {
 					cctx, cancel := context.WithTimeout(ctx, deadline)
+					st.mu.Lock()
+					k := len(st.calls)
+					st.calls = append(st.calls, call{start: time.Since(hung), took: -1, reached: r.attempts.Calls(oc.op)})
+					st.mu.Unlock()
 					start := time.Now()
 					err := oc.do(cctx)
 					el := time.Since(start)
 					cancel()
 					r.stats.observe(oc.op, el, err)
 					st.mu.Lock()
-					switch {
-					case el < fast && err != nil:
-						if !contract.IsRetryable(err) || contract.RetryAfter(err) <= 0 {
-							st.bad = append(st.bad, codeOf(err))
-						}
-						if st.inRow == 0 && st.fastSince < 0 {
-							st.fastSince = time.Since(hung)
-							st.reached = r.attempts.Calls(oc.op)
-						}
-						st.inRow++
-						if st.inRow >= fastInRow {
-							markOnce.Do(doneOps.Done)
-						}
-					default:
-						st.inRow, st.fastSince = 0, -1
+					st.calls[k].took, st.calls[k].code = el, codeOf(err)
+					duringProbe := errors.Is(err, contract.ErrCircuitOpen) && contract.RetryAfter(err) == 0
+					if el < fast && err != nil && (!contract.IsRetryable(err) || (contract.RetryAfter(err) <= 0 && !duringProbe)) {
+						st.bad = append(st.bad, codeOf(err))
 					}
 					st.mu.Unlock()
-					if el < fast {
+					if el < 50*time.Millisecond {
 						time.Sleep(10 * time.Millisecond) // a caller that got a quick answer comes back soon
 					}
 				}
 			})
 		}
 	}
-	allFast := make(chan struct{})
-	go func() { doneOps.Wait(); close(allFast) }()
-	select {
-	case <-allFast:
-	case <-time.After(window):
-	}
-	took := time.Since(hung)
+	time.Sleep(window)
 	h, herr := r.d.HealthCheck(ctx)
-	type snapshot struct {
-		inRow, probes int
-		fastSince     time.Duration
+	type verdict struct {
+		since         time.Duration // -1: never failed fast
+		fast, slow    int
+		probes, bound int
 		bad           []string
+		slowCalls     []string // begun at + took (-1: still running), latest first
 	}
-	snaps := make([]snapshot, len(ops))
+	verdicts := make([]verdict, len(ops))
 	for i, oc := range ops {
 		st := states[i]
 		st.mu.Lock()
-		snaps[i] = snapshot{st.inRow, r.attempts.Calls(oc.op) - st.reached, st.fastSince, st.bad}
+		at, reached := time.Since(hung), r.attempts.Calls(oc.op)
+		v := verdict{since: -1, bad: st.bad}
+		var slowCalls []string
+		fastN, slowN := 0, 0
+		for k := len(st.calls) - 1; k >= 0; k-- {
+			c := st.calls[k]
+			switch {
+			case c.took >= 0 && c.took < fast:
+				fastN++
+			case c.took >= fast || at-c.start >= fast:
+				slowN++
+				slowCalls = append(slowCalls, fmt.Sprintf("%v+%v %s", c.start.Round(time.Millisecond), c.took.Round(time.Millisecond), c.code))
+			}
+			bound := 1 + int((at-c.start)/openFor)
+			if probes := reached - c.reached; fastN >= fastInRow && slowN <= bound && probes <= bound {
+				v = verdict{since: c.start, fast: fastN, slow: slowN, probes: probes, bound: bound, bad: st.bad}
+			}
+		}
 		st.mu.Unlock()
+		v.slowCalls = slowCalls
+		verdicts[i] = v
 	}
-	stopOnce.Do(func() { close(stop) })
 	p.clearToxics() // let the calls still in the hang return
 	wg.Wait()
 
 	for i, oc := range ops {
-		st := snaps[i]
-		if st.fastSince < 0 || st.inRow < fastInRow {
-			t.Errorf("%s: not failing fast %v after the daemon hung (last %d calls fast)", oc.op, window, st.inRow)
+		v := verdicts[i]
+		if v.since < 0 {
+			t.Errorf("%s: not failing fast within %v after the daemon hung; slow calls: %v", oc.op, window, v.slowCalls)
 			continue
 		}
-		if len(st.bad) > 0 {
-			t.Errorf("%s: fast failures without a retryable error and a RetryAfter: %v", oc.op, st.bad)
+		if len(v.bad) > 0 {
+			t.Errorf("%s: fast failures without a retryable error, or without a RetryAfter outside a probe: %v", oc.op, v.bad)
 		}
-		probes := st.probes
-		if allowed := 1 + int((took-st.fastSince)/openFor); probes > allowed {
-			t.Errorf("%s: %d attempts went back into the hang after it failed fast, want at most %d", oc.op, probes, allowed)
-		}
-		t.Logf("%s: failing fast %v after the daemon hung; %d probe(s) reached it since", oc.op, st.fastSince.Round(time.Millisecond), probes)
+		t.Logf("%s: failing fast %v after the daemon hung: since then %d fast calls, %d slow, %d attempt(s) reached it (at most %d allowed)",
+			oc.op, v.since.Round(time.Millisecond), v.fast, v.slow, v.probes, v.bound)
 	}
 	if herr != nil || h.Status != contract.Unhealthy || !strings.Contains(h.Error, "circuit open") {
 		t.Errorf("HealthCheck on the hung daemon = %+v, %v; want unhealthy, naming the open circuits", h, herr)

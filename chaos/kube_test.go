@@ -220,7 +220,20 @@ func TestChaosKubeAPIServerRestart(t *testing.T) {
 		}
 	})
 
-	time.Sleep(4 * time.Second)
+	// The API server is killed once a session has completed, so that the
+	// test compares before and after on any machine; a cluster that
+	// completes none within a minute fails below.
+	firstBy := time.Now().Add(time.Minute)
+	for time.Now().Before(firstBy) {
+		mu.Lock()
+		n := len(done)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // sessions in the middle of their steps when it dies
 	killedAt := time.Since(t0)
 	out, err := exec.CommandContext(ctx, e.script, "restart-apiserver", "8").CombinedOutput()
 	if err != nil {

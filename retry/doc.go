@@ -25,6 +25,10 @@
 //   - the next attempt would start at or after the caller's context
 //     deadline ([ErrDeadline]): the layer never sleeps only to find the
 //     deadline passed;
+//   - the error is an open circuit's and its RetryAfter is longer than
+//     the backoff's next wait ([ErrCircuitStaysOpen]): while a hung
+//     engine keeps a circuit open, every call fails fast instead of
+//     waiting for the moment one probe goes in;
 //   - the retry budget has no retry left ([ErrBudgetExhausted]);
 //   - the caller's context is done (its error is the reason): no attempt
 //     starts after that, and a wait in progress ends at once;
@@ -32,9 +36,11 @@
 //     reason).
 //
 // The wait before attempt n+1 is min(initial × multiplier^(n-1), max
-// interval), jittered, or the error's contract.RetryAfter hint (an open
-// circuit's time to half-open, a rate limit's next token) when that is
-// longer. Every wait selects on the context and stops its timer.
+// interval), jittered, or the error's contract.RetryAfter hint when that
+// is longer: a rate limit's time to the next token or free slot. An open
+// circuit's hint (its time to half-open) never lengthens a wait: the
+// retry goes on only when the circuit half-opens within the backoff's
+// wait. Every wait selects on the context and stops its timer.
 //
 // The give-up error unwraps to the last cause, so errors.Is with the
 // contract's sentinels, errors.As to *contract.DriverError,

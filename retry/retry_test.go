@@ -245,10 +245,19 @@ func TestRetryAfter(t *testing.T) {
 			wantCalls: 2, wantTime: time.Second},
 		{name: "shorter than backoff", give: retryAfter(contract.CodeCircuitOpen, time.Millisecond),
 			wantCalls: 2, wantTime: 100 * time.Millisecond},
-		{name: "past the deadline", give: retryAfter(contract.CodeCircuitOpen, 5*time.Second), deadline: 2 * time.Second,
+		{name: "past the deadline", give: retryAfter(contract.CodeRateLimited, 5*time.Second), deadline: 2 * time.Second,
 			wantErr: retry.ErrDeadline, wantCalls: 1},
-		{name: "past the max elapsed time", give: retryAfter(contract.CodeCircuitOpen, 30*time.Second),
+		{name: "past the max elapsed time", give: retryAfter(contract.CodeRateLimited, 30*time.Second),
 			wantErr: retry.ErrMaxElapsedTime, wantCalls: 1},
+		// An open circuit is waited for only when it half-opens within
+		// the backoff's wait (100ms here): a longer hint ends the call at
+		// once, even with time left before the deadline.
+		{name: "circuit open past the backoff", give: retryAfter(contract.CodeCircuitOpen, 5*time.Second), deadline: time.Minute,
+			wantErr: retry.ErrCircuitStaysOpen, wantCalls: 1},
+		{name: "circuit open just past the backoff", give: retryAfter(contract.CodeCircuitOpen, 101*time.Millisecond),
+			wantErr: retry.ErrCircuitStaysOpen, wantCalls: 1},
+		{name: "circuit half-opens at the backoff", give: retryAfter(contract.CodeCircuitOpen, 100*time.Millisecond),
+			wantCalls: 2, wantTime: 100 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

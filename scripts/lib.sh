@@ -20,20 +20,23 @@ apt_install() {
 	if [[ ! -e $policy ]]; then
 		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
 	fi
+	# Another script may be installing at the same time: wait for the
+	# package manager's lock instead of failing on it.
+	local apt=(apt-get -o DPkg::Lock::Timeout=600)
 	local candidate
 	candidate=$(apt-cache policy "${pkgs[0]}" 2>/dev/null | awk '/Candidate:/ {print $2}')
 	if [[ -z $candidate || $candidate == "(none)" ]]; then
 		log "apt-get update"
-		apt-get update -qq >/dev/null
+		"${apt[@]}" update -qq >/dev/null
 	fi
 	log "installing ${pkgs[*]}"
 	local apt_log
 	apt_log=$(mktemp)
-	if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$apt_log" 2>&1; then
+	if ! "${apt[@]}" install -y -qq --no-install-recommends "${pkgs[@]}" >"$apt_log" 2>&1; then
 		# Package lists may be stale (mirror moved on): refresh once, retry.
 		log "install failed, running apt-get update and retrying"
-		apt-get update -qq >/dev/null
-		if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$apt_log" 2>&1; then
+		"${apt[@]}" update -qq >/dev/null
+		if ! "${apt[@]}" install -y -qq --no-install-recommends "${pkgs[@]}" >"$apt_log" 2>&1; then
 			tail -n 20 "$apt_log" >&2
 			[[ -n $added_policy ]] && rm -f "$policy"
 			die "apt-get install ${pkgs[*]} failed"
