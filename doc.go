@@ -32,10 +32,9 @@
 //     breaker: a failing operation's circuit opens after a few attempts,
 //     not after a few logical calls, and once it is open further attempts
 //     fail at once with CIRCUIT_OPEN and a RetryAfter hint. The retry
-//     layer waits for it only when the circuit half-opens within its own
-//     next backoff; otherwise the call fails at once, so that callers of
-//     a hung engine do not queue for the one probe a half-open circuit
-//     lets in.
+//     layer does not retry CIRCUIT_OPEN (by default): the call returns
+//     it at once, so that callers of a hung engine do not queue for the
+//     one probe a half-open circuit lets in.
 //   - The breaker sits outside the rate limiter, so that an open circuit
 //     rejects a call without spending a token.
 //   - The rate limiter is inside the breaker and the retry layer, so that

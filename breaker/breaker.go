@@ -303,6 +303,10 @@ func (s *Set) intercept(ctx context.Context, call *middleware.Call, next middlew
 	return err
 }
 
+// halfOpenRetryAfter is the least RetryAfter of a call refused while a
+// half-open circuit's probes are in flight.
+const halfOpenRetryAfter = time.Second
+
 // reject returns the CIRCUIT_OPEN error of a call c refused.
 func (s *Set) reject(ctx context.Context, call *middleware.Call, c *circuit, open bool) error {
 	e := &contract.DriverError{
@@ -312,13 +316,19 @@ func (s *Set) reject(ctx context.Context, call *middleware.Call, c *circuit, ope
 		ID:        call.ID,
 	}
 	state := HalfOpen
+	now := time.Since(s.epoch)
 	if open {
 		state = Open
 		// gobreaker half-opens strictly after the open timeout; one nanosecond more
-		// makes a retry that waits exactly RetryAfter a probe.
-		e.RetryAfter = max(time.Duration(c.openUntil.Load())-time.Since(s.epoch), 0) + time.Nanosecond
+		// makes a caller that waits exactly RetryAfter a probe.
+		e.RetryAfter = max(time.Duration(c.openUntil.Load())-now, 0) + time.Nanosecond
 		e.Message = "circuit open after backend failures"
 	} else {
+		// The probes have been out since the circuit half-opened: about as
+		// long again is when their answer is as likely as not, and never
+		// less than a second (or the open timeout, if shorter).
+		out := now - time.Duration(c.openUntil.Load())
+		e.RetryAfter = min(max(out, halfOpenRetryAfter), max(s.cfg.openTimeout, time.Nanosecond))
 		e.Message = "circuit half-open, probe calls in flight"
 	}
 	if c.key != "" {

@@ -172,13 +172,48 @@ func TestOpenTimeoutAndHalfOpen(t *testing.T) {
 	}
 }
 
+// TestHalfOpenRetryAfterBounds: a call refused just after the circuit
+// half-opened is told to come back in a second, or in the open timeout
+// when that is shorter.
+func TestHalfOpenRetryAfterBounds(t *testing.T) {
+	for _, tt := range []struct {
+		open time.Duration
+		want time.Duration
+	}{
+		{breaker.DefaultOpenTimeout, time.Second},
+		{200 * time.Millisecond, 200 * time.Millisecond},
+	} {
+		t.Run(tt.open.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := failing(contract.OpStartContainer, errStart)
+				d := breaker.New(breaker.WithConsecutiveFailures(1), breaker.WithOpenTimeout(tt.open))(base)
+				start(t, d, 1)
+				time.Sleep(tt.open + time.Nanosecond)
+				release := make(chan struct{})
+				base.SetFunc(func(context.Context, contract.Op) error { <-release; return nil })
+				done := make(chan error)
+				go func() { done <- start(t, d, 1) }() // the probe
+				synctest.Wait()
+				de := wantOpen(t, start(t, d, 1))
+				if de.RetryAfter != tt.want {
+					t.Errorf("RetryAfter = %v, want %v", de.RetryAfter, tt.want)
+				}
+				close(release)
+				if err := <-done; err != nil {
+					t.Errorf("probe = %v, want success", err)
+				}
+			})
+		})
+	}
+}
+
 func TestHalfOpenLimitsProbes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := failing(contract.OpStartContainer, errStart)
 		set := breaker.NewSet(breaker.WithConsecutiveFailures(1), breaker.WithHalfOpenRequests(2))
 		d := set.Middleware()(base)
 		start(t, d, 1)
-		time.Sleep(breaker.DefaultOpenTimeout + time.Second)
+		time.Sleep(breaker.DefaultOpenTimeout + 5*time.Second) // half-open for 5s when the probes go
 
 		release := make(chan struct{})
 		var inFlight, peak atomic.Int32
@@ -203,8 +238,8 @@ func TestHalfOpenLimitsProbes(t *testing.T) {
 		for err := range errs {
 			if err != nil {
 				de := wantOpen(t, err)
-				if de.RetryAfter != 0 {
-					t.Errorf("half-open rejection RetryAfter = %v, want 0", de.RetryAfter)
+				if de.RetryAfter != 5*time.Second {
+					t.Errorf("half-open rejection RetryAfter = %v, want the 5s the probes have been out", de.RetryAfter)
 				}
 				rejected++
 			}

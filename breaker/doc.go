@@ -60,8 +60,10 @@
 // (errors.Is(err, contract.ErrCircuitOpen)), Retryable true, the call's Op
 // and ID, and RetryAfter set to the time left until the circuit half-opens.
 // While a half-open circuit's probes are in flight, further calls are
-// rejected the same way with RetryAfter zero, since the wait depends on the
-// probes.
+// rejected the same way, with RetryAfter as long as the probes have been
+// out (their answer decides), at least a second and at most the open
+// timeout. The retry layer does not retry CIRCUIT_OPEN by default: the
+// rejection is the call's answer.
 //
 // # Health checks and circuit state
 //

@@ -17,19 +17,15 @@ import (
 // nothing tuned, in front of a daemon that accepts connections and never
 // answers, with callers that give every call a 20s deadline. The default
 // per-attempt timeouts cut the attempts, the breaker counts them, and
-// within a minute every operation fails fast with a retryable error: in
-// well under a second (an attempt into the hang takes 10s or more; a call
-// refused while a probe is in flight is retried by the retry layer for a
-// few hundred milliseconds), with a RetryAfter unless it was refused
-// during a probe (the breaker documents zero there). Once an operation
-// fails fast, at most one call and one attempt per open period go back
-// into the hang, and HealthCheck says unhealthy and names the open
-// circuits.
+// within a minute every operation fails fast: under 50ms, retryable, with
+// a RetryAfter. Once an operation fails fast, at most one call and one
+// attempt per open period go back into the hang, and HealthCheck says
+// unhealthy and names the open circuits.
 func TestChaosDaemonHungDefaults(t *testing.T) {
 	const (
 		deadline  = 20 * time.Second
 		window    = 60 * time.Second
-		fast      = time.Second
+		fast      = 50 * time.Millisecond
 		callers   = 5 // per operation
 		fastInRow = 5
 		openFor   = 30 * time.Second // the breaker's default open timeout
@@ -76,7 +72,7 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 	type opState struct {
 		mu    sync.Mutex
 		calls []call
-		bad   []string // fast failures without a retryable error, or a RetryAfter outside a probe
+		bad   []string // fast failures without a retryable error and a RetryAfter
 	}
 	states := make([]*opState, len(ops))
 	var wg sync.WaitGroup
@@ -98,12 +94,11 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 					r.stats.observe(oc.op, el, err)
 					st.mu.Lock()
 					st.calls[k].took, st.calls[k].code = el, codeOf(err)
-					duringProbe := errors.Is(err, contract.ErrCircuitOpen) && contract.RetryAfter(err) == 0
-					if el < fast && err != nil && (!contract.IsRetryable(err) || (contract.RetryAfter(err) <= 0 && !duringProbe)) {
+					if el < fast && err != nil && (!contract.IsRetryable(err) || contract.RetryAfter(err) <= 0) {
 						st.bad = append(st.bad, codeOf(err))
 					}
 					st.mu.Unlock()
-					if el < 50*time.Millisecond {
+					if el < fast {
 						time.Sleep(10 * time.Millisecond) // a caller that got a quick answer comes back soon
 					}
 				}
@@ -155,7 +150,7 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 			continue
 		}
 		if len(v.bad) > 0 {
-			t.Errorf("%s: fast failures without a retryable error, or without a RetryAfter outside a probe: %v", oc.op, v.bad)
+			t.Errorf("%s: fast failures without a retryable error and a RetryAfter: %v", oc.op, v.bad)
 		}
 		t.Logf("%s: failing fast %v after the daemon hung: since then %d fast calls, %d slow, %d attempt(s) reached it (at most %d allowed)",
 			oc.op, v.since.Round(time.Millisecond), v.fast, v.slow, v.probes, v.bound)

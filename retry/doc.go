@@ -8,8 +8,13 @@
 // A call is retried when its error is retryable: by default
 // contract.IsRetryable, which holds for the codes the contract marks
 // retryable (TIMEOUT, NETWORK, CONTAINER_CREATION, CONTAINER_START,
-// CONTAINER_STOP, VOLUME_CREATION, NETWORK_CREATION, CIRCUIT_OPEN,
-// RATE_LIMITED) and never for a cancellation; [WithRetryIf] changes it.
+// CONTAINER_STOP, VOLUME_CREATION, NETWORK_CREATION, RATE_LIMITED) and
+// never for a cancellation; [WithRetryIf] changes it. CIRCUIT_OPEN is
+// retryable for the caller, later, but not retried here by default: a
+// circuit is open because the engine failed, and callers that waited for
+// it to half-open would queue for the one probe it lets in, then fail
+// after their wait. The call returns the rejection at once, with the
+// circuit's RetryAfter.
 // A non-retryable error on the first attempt is returned at once and
 // unchanged. HealthCheck is never retried: a health check reports the
 // engine's state now.
@@ -25,10 +30,6 @@
 //   - the next attempt would start at or after the caller's context
 //     deadline ([ErrDeadline]): the layer never sleeps only to find the
 //     deadline passed;
-//   - the error is an open circuit's and its RetryAfter is longer than
-//     the backoff's next wait ([ErrCircuitStaysOpen]): while a hung
-//     engine keeps a circuit open, every call fails fast instead of
-//     waiting for the moment one probe goes in;
 //   - the retry budget has no retry left ([ErrBudgetExhausted]);
 //   - the caller's context is done (its error is the reason): no attempt
 //     starts after that, and a wait in progress ends at once;
@@ -36,11 +37,8 @@
 //     reason).
 //
 // The wait before attempt n+1 is min(initial × multiplier^(n-1), max
-// interval), jittered, or the error's contract.RetryAfter hint when that
-// is longer: a rate limit's time to the next token or free slot. An open
-// circuit's hint (its time to half-open) never lengthens a wait: the
-// retry goes on only when the circuit half-opens within the backoff's
-// wait. Every wait selects on the context and stops its timer.
+// interval), jittered, or the error's contract.RetryAfter hint (a rate
+// limit's time to the next token or slot) when that is longer. Every wait selects on the context and stops its timer.
 //
 // The give-up error unwraps to the last cause, so errors.Is with the
 // contract's sentinels, errors.As to *contract.DriverError,
@@ -63,7 +61,7 @@
 //	max elapsed time   10s
 //	multiplier         2
 //	jitter             0.5 (each wait drawn from [w/2, 3w/2])
-//	retry if           contract.IsRetryable
+//	retry if           contract.IsRetryable, except CIRCUIT_OPEN
 //	budget             20% of calls plus 10 retries per second, bursts of 100
 //
 // [ForOp] sets options for one operation, say more attempts for creates

@@ -17,12 +17,6 @@ var (
 	// ErrDeadline: the next attempt would start at or after the caller's
 	// context deadline.
 	ErrDeadline = errors.New("next attempt would pass the context deadline")
-	// ErrCircuitStaysOpen: the error was an open circuit's (CIRCUIT_OPEN)
-	// whose RetryAfter is longer than the backoff's next wait. Waiting
-	// for a circuit to half-open lets one caller probe and fails the
-	// others after their wait, so an open circuit is an answer unless it
-	// half-opens before the retry would have tried again anyway.
-	ErrCircuitStaysOpen = errors.New("circuit stays open past the next backoff")
 	// ErrBudgetExhausted: the retry budget had no retry left.
 	ErrBudgetExhausted = errors.New("retry budget exhausted")
 	// ErrOutcomeUnknown: an attempt of an operation that must not be

@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"math"
 	"time"
 
@@ -70,7 +71,7 @@ func defaultConfig() config {
 		maxElapsedTime:  DefaultMaxElapsedTime,
 		multiplier:      DefaultMultiplier,
 		jitter:          DefaultJitter,
-		retryIf:         contract.IsRetryable,
+		retryIf:         retryable,
 	}
 }
 
@@ -145,12 +146,15 @@ func clamp(f, lo, hi float64) float64 {
 // context is done. A nil f restores the default.
 //
 // Default: contract.IsRetryable, true for errors the contract marks
-// retryable (TIMEOUT, NETWORK, CONTAINER_START, CIRCUIT_OPEN, ...) and
-// never for cancellation.
+// retryable (TIMEOUT, NETWORK, CONTAINER_START, RATE_LIMITED, ...) and
+// never for cancellation, except CIRCUIT_OPEN: an open circuit is the
+// call's answer, and its RetryAfter says when to come back. With
+// WithRetryIf(contract.IsRetryable) an open circuit is retried too, after
+// its RetryAfter when that is longer than the backoff.
 func WithRetryIf(f func(error) bool) Option {
 	return optionFunc(func(c *config) {
 		if f == nil {
-			f = contract.IsRetryable
+			f = retryable
 		}
 		c.retryIf = f
 	})
@@ -207,4 +211,9 @@ type Info struct {
 	Attempt int           // attempt about to be made: 2 for the first retry
 	Delay   time.Duration // wait before it
 	Err     error         // error of the previous attempt
+}
+
+// retryable is the default of [WithRetryIf].
+func retryable(err error) bool {
+	return contract.IsRetryable(err) && !errors.Is(err, contract.ErrCircuitOpen)
 }

@@ -3,7 +3,6 @@ package retry
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"math"
 	"time"
 
@@ -140,9 +139,6 @@ func (c *config) retry(ctx context.Context, call *middleware.Call, next middlewa
 		}
 		wait := b.NextBackOff()
 		if ra := contract.RetryAfter(err); ra > wait {
-			if errors.Is(err, contract.ErrCircuitOpen) {
-				return &Error{Attempts: attempt, Err: err, Reason: ErrCircuitStaysOpen}
-			}
 			wait = ra
 		}
 		now := time.Now()

@@ -238,26 +238,24 @@ func TestRetryAfter(t *testing.T) {
 		opts      []retry.Option
 		deadline  time.Duration
 		wantErr   error // reason; nil when the retry succeeds
+		wantAsIs  bool  // the error is returned unchanged, not retried
 		wantCalls int
 		wantTime  time.Duration
 	}{
 		{name: "longer than backoff", give: retryAfter(contract.CodeRateLimited, time.Second),
 			wantCalls: 2, wantTime: time.Second},
-		{name: "shorter than backoff", give: retryAfter(contract.CodeCircuitOpen, time.Millisecond),
+		{name: "shorter than backoff", give: retryAfter(contract.CodeRateLimited, time.Millisecond),
 			wantCalls: 2, wantTime: 100 * time.Millisecond},
 		{name: "past the deadline", give: retryAfter(contract.CodeRateLimited, 5*time.Second), deadline: 2 * time.Second,
 			wantErr: retry.ErrDeadline, wantCalls: 1},
 		{name: "past the max elapsed time", give: retryAfter(contract.CodeRateLimited, 30*time.Second),
 			wantErr: retry.ErrMaxElapsedTime, wantCalls: 1},
-		// An open circuit is waited for only when it half-opens within
-		// the backoff's wait (100ms here): a longer hint ends the call at
-		// once, even with time left before the deadline.
-		{name: "circuit open past the backoff", give: retryAfter(contract.CodeCircuitOpen, 5*time.Second), deadline: time.Minute,
-			wantErr: retry.ErrCircuitStaysOpen, wantCalls: 1},
-		{name: "circuit open just past the backoff", give: retryAfter(contract.CodeCircuitOpen, 101*time.Millisecond),
-			wantErr: retry.ErrCircuitStaysOpen, wantCalls: 1},
-		{name: "circuit half-opens at the backoff", give: retryAfter(contract.CodeCircuitOpen, 100*time.Millisecond),
-			wantCalls: 2, wantTime: 100 * time.Millisecond},
+		// An open circuit is not retried by default, however soon it
+		// half-opens; with contract.IsRetryable it is, after its hint.
+		{name: "circuit open", give: retryAfter(contract.CodeCircuitOpen, time.Millisecond), deadline: time.Minute,
+			wantCalls: 1, wantAsIs: true},
+		{name: "circuit open, retried by choice", give: retryAfter(contract.CodeCircuitOpen, time.Second),
+			opts: []retry.Option{retry.WithRetryIf(contract.IsRetryable)}, wantCalls: 2, wantTime: time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +275,12 @@ func TestRetryAfter(t *testing.T) {
 				}
 				if el := time.Since(start); el != tt.wantTime {
 					t.Errorf("took %v, want %v", el, tt.wantTime)
+				}
+				if tt.wantAsIs {
+					if err != tt.give {
+						t.Errorf("error = %v, want the first attempt's, unchanged", err)
+					}
+					return
 				}
 				if tt.wantErr == nil {
 					if err != nil {
@@ -642,11 +646,11 @@ func TestRemoveAfterUnknownOutcome(t *testing.T) {
 					t.Errorf("remove of nothing = %v, want %v", err, tt.gone)
 				}
 
-				// An open circuit is a known outcome: nothing was removed.
+				// A local refusal is a known outcome: nothing was removed.
 				f = newFixture()
-				f.faulty.Inject(tt.op, drivertest.Fault{Nth: 1, Count: 1, Err: retryAfter(contract.CodeCircuitOpen, time.Millisecond)})
+				f.faulty.Inject(tt.op, drivertest.Fault{Nth: 1, Count: 1, Err: retryAfter(contract.CodeRateLimited, time.Millisecond)})
 				if err := tt.remove(ctx, f.d, "no-such-thing"); !errors.Is(err, tt.gone) {
-					t.Errorf("remove of nothing after an open circuit = %v, want %v", err, tt.gone)
+					t.Errorf("remove of nothing after a rate limit = %v, want %v", err, tt.gone)
 				}
 			})
 		})
