@@ -43,6 +43,7 @@ func main() {
 	flag.DurationVar(&cfg.Stop, "stop", cfg.Stop, "grace period of each session's stop")
 	flag.DurationVar(&cfg.Idle, "idle", cfg.Idle, "how long the poller reads before each burst, for the idle figure")
 	flag.DurationVar(&cfg.Settle, "settle", cfg.Settle, "pause between rows, so that one row's leftovers of daemon work do not land in the next")
+	flag.IntVar(&cfg.Warm, "warm", cfg.Warm, "sessions of an unmeasured burst run before each row through the same driver (0: none), with the row's deadline")
 	jsonOut := flag.String("json", "", "also write the results to this file as JSON")
 	flag.Parse()
 

@@ -29,6 +29,8 @@ type report struct {
 type rowResult struct {
 	Burst      int            `json:"burst"`
 	Driver     string         `json:"driver"`
+	Warm       int            `json:"warm,omitempty"`      // sessions of the unmeasured burst before it
+	WarmDone   int            `json:"warm_done,omitempty"` // of those, completed
 	Deadline   time.Duration  `json:"-"`
 	DeadlineMS float64        `json:"deadline_ms,omitempty"`
 	Done       int            `json:"done"`
@@ -251,6 +253,14 @@ func sum(m map[string]int) int {
 	return n
 }
 
+// driverCell names the row's driver, and the burst before it, if any.
+func (r *rowResult) driverCell() string {
+	if r.Warm == 0 {
+		return driverName(r.Driver)
+	}
+	return fmt.Sprintf("%s, after a burst of %d (%d done)", driverName(r.Driver), r.Warm, r.WarmDone)
+}
+
 func (r *rowResult) oneLine() string {
 	return fmt.Sprintf("burst %d %s %s: %d/%d done, failed %s, %s, status read p99 %s (max %s)",
 		r.Burst, r.Driver, deadlineName(r.Deadline), r.Done, r.Burst, failedText(r.Failed), fmtMS(r.TimeMS), fmtMS(r.Status.P99), fmtMS(r.Status.Max))
@@ -262,7 +272,7 @@ func (rep *report) write(w io.Writer) {
 	fmt.Fprintln(w, "| burst | driver | sessions done | failed (by code) | time | status read p99 (max) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range rep.Rows {
-		fmt.Fprintf(w, "| %d, %s | %s | %d/%d | %s | %s | %s (max %s) |\n", r.Burst, deadlineName(r.Deadline), driverName(r.Driver),
+		fmt.Fprintf(w, "| %d, %s | %s | %d/%d | %s | %s | %s (max %s) |\n", r.Burst, deadlineName(r.Deadline), r.driverCell(),
 			r.Done, r.Burst, failedText(r.Failed), fmtMS(r.TimeMS), fmtMS(r.Status.P99), fmtMS(r.Status.Max))
 	}
 
@@ -290,7 +300,7 @@ func (rep *report) write(w io.Writer) {
 		if len(r.Status.Failed) > 0 {
 			reads += " (" + failedText(r.Status.Failed) + ")"
 		}
-		fmt.Fprintf(w, "| %d, %s | %s | %.2f | %s | %s | %s | %s | %s |\n", r.Burst, deadlineName(r.Deadline), driverName(r.Driver),
+		fmt.Fprintf(w, "| %d, %s | %s | %.2f | %s | %s | %s | %s | %s |\n", r.Burst, deadlineName(r.Deadline), r.driverCell(),
 			r.Throughput, c, refused, ttf, reads, fmtMS(r.IdleStatus.P99))
 	}
 
@@ -298,7 +308,7 @@ func (rep *report) write(w io.Writer) {
 	fmt.Fprintln(w, "\n| burst | driver | create | start | first line | stop | remove | log reads p50 / max | failed at |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rep.Rows {
-		fmt.Fprintf(w, "| %d, %s | %s |", r.Burst, deadlineName(r.Deadline), driverName(r.Driver))
+		fmt.Fprintf(w, "| %d, %s | %s |", r.Burst, deadlineName(r.Deadline), r.driverCell())
 		for _, n := range stepNames {
 			q := r.Steps[n]
 			if q.N == 0 {

@@ -45,7 +45,8 @@ type config struct {
 	LogPoll        time.Duration // sleep between log reads
 	Stop           time.Duration // stop grace period
 	Idle           time.Duration // poller time before each burst
-	Settle         time.Duration // pause between rows
+	Settle         time.Duration // pause between rows (and after a warm-up burst)
+	Warm           int           // sessions of an unmeasured burst before each row, through the same driver
 	Image          string
 	// Progress, when set, is told about each row as it ends.
 	Progress func(format string, args ...any)
@@ -75,8 +76,8 @@ func (c config) check() error {
 	if c.Logs != "poll" && c.Logs != "stream" {
 		return fmt.Errorf("unknown -logs %q: poll or stream", c.Logs)
 	}
-	if c.Poll <= 0 || c.LogPoll <= 0 || c.Deadline < 0 {
-		return errors.New("intervals must be positive and the deadline not negative")
+	if c.Poll <= 0 || c.LogPoll <= 0 || c.Deadline < 0 || c.Warm < 0 {
+		return errors.New("intervals must be positive, the deadline and -warm not negative")
 	}
 	if len(c.rows()) == 0 {
 		return errors.New("nothing to run: no bursts or no drivers")
@@ -216,39 +217,22 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 	time.Sleep(cfg.Idle)
 	res.idle = idle.stop()
 
-	sessions := make([]session, spec.Burst)
-	gate := make(chan struct{})
-	var ready, done sync.WaitGroup
-	var outcomes atomic.Int64
-	var start time.Time
-	var p *poller
-	allIn := make(chan struct{})
-	for i := range sessions {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			sid := fmt.Sprintf("%s-%03d", prefix, i)
-			ready.Done()
-			<-gate
-			s := runSession(ctx, d, cfg, spec.Deadline, sid, labels, start)
-			if outcomes.Add(1) == int64(len(sessions)) {
-				close(allIn)
+	if cfg.Warm > 0 {
+		// A burst before the measured one, through the same driver: what
+		// its layers learn about the engine under load carries over.
+		res.Warm = cfg.Warm
+		warm, _ := runBurst(ctx, d, cfg, cfg.Warm, spec.Deadline, prefix+"-warm", labels, polled.ID)
+		for _, s := range warm {
+			if s.Err == nil {
+				res.WarmDone++
 			}
-			if s.Err != nil {
-				s.Cleanup = removeSession(d, sid, s.ID)
+			if s.Cleanup != nil {
+				res.CleanupErrors = append(res.CleanupErrors, "warm-up: "+s.Cleanup.Error())
 			}
-			sessions[i] = s
-		}()
+		}
+		time.Sleep(cfg.Settle)
 	}
-	ready.Wait()
-	start = time.Now()
-	p = newPoller(d, polled.ID, cfg.Poll)
-	close(gate)
-	<-allIn
-	res.reads = p.stop()
-	done.Wait()
-	res.sessions = sessions
+	res.sessions, res.reads = runBurst(ctx, d, cfg, spec.Burst, spec.Deadline, prefix, labels, polled.ID)
 
 	// A create the daemon finished after its caller gave up leaves a
 	// container no session knows: sweep the row's label through the
@@ -265,6 +249,45 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 	}
 	res.summarize()
 	return res, nil
+}
+
+// runBurst releases n sessions at once through d, each within deadline
+// when it is not zero, with the poller reading polledID beside them, and
+// returns the sessions and the poller's reads.
+func runBurst(ctx context.Context, d contract.ContainerDriver, cfg config, n int, deadline time.Duration, prefix string, labels map[string]string, polledID string) ([]session, reads) {
+	sessions := make([]session, n)
+	gate := make(chan struct{})
+	var ready, done sync.WaitGroup
+	var outcomes atomic.Int64
+	var start time.Time
+	var p *poller
+	allIn := make(chan struct{})
+	for i := range sessions {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			sid := fmt.Sprintf("%s-%03d", prefix, i)
+			ready.Done()
+			<-gate
+			s := runSession(ctx, d, cfg, deadline, sid, labels, start)
+			if outcomes.Add(1) == int64(len(sessions)) {
+				close(allIn)
+			}
+			if s.Err != nil {
+				s.Cleanup = removeSession(d, sid, s.ID)
+			}
+			sessions[i] = s
+		}()
+	}
+	ready.Wait()
+	start = time.Now()
+	p = newPoller(d, polledID, cfg.Poll)
+	close(gate)
+	<-allIn
+	rd := p.stop()
+	done.Wait()
+	return sessions, rd
 }
 
 // runSession runs one session through d, within deadline when it is not
