@@ -42,6 +42,35 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestLoadWarm runs a row after a warm-up burst through the same driver
+// (-warm): both bursts leave nothing on the engine, and the row says how
+// the warm-up went.
+func TestLoadWarm(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Bursts, cfg.DeadlineBursts, cfg.Deadline = nil, []int{20}, 6*time.Second
+	cfg.Drivers, cfg.Warm = []string{"wrap"}, 20
+	cfg.Idle, cfg.Settle = time.Second, 2*time.Second
+	cfg.Progress = t.Logf
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	rep.write(&b)
+	t.Log("\n" + b.String())
+	if len(rep.Rows) != 1 || rep.Rows[0].Warm != 20 || rep.Rows[0].WarmDone > 20 {
+		t.Fatalf("rows = %+v, want one after a warm-up of 20", rep.Rows)
+	}
+	if !strings.Contains(b.String(), "after a burst of 20") {
+		t.Error("the table does not say the row followed a warm-up burst")
+	}
+	for _, p := range rep.problems() {
+		t.Error(p)
+	}
+}
+
 // TestSummarize checks the figures and the verdicts of a row from
 // sessions made up here: what counts as a contract error, a refusal and a
 // fast one.

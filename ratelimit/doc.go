@@ -99,6 +99,11 @@
 // seconds rather than after their 12s); the refusals before any call
 // finished rest on the 250ms prior, so on an engine much slower or
 // faster than that the first refusals of a burst come later or early.
+// What the pool learns under load (the rate it hands out slots while
+// calls queue, the calls a create brings) stays with it: on a fresh
+// driver the refusals of a first burst come as the pool learns (a few
+// seconds in), and on one that has been through a burst before nearly
+// all come within milliseconds of the call.
 //
 // The adaptive limit follows Netflix's Gradient2: after each window of as
 // many calls as the limit, it moves a fifth of the way toward limit ×
