@@ -118,7 +118,8 @@
 //     push a commit or make a payment twice, so the call fails with a
 //     *Error whose Reason is [ErrOutcomeUnknown] and which unwraps to the
 //     attempt's error. An exec whose first attempt never left (refused
-//     by a circuit or a limit) is repeated like any other call.
+//     by a rate limit, or by a circuit when [WithRetryIf] retries
+//     CIRCUIT_OPEN) is repeated like any other call.
 //   - CopyToContainer is repeated as it is (the same tar to the same
 //     place gives the same files), once the adapter has read the stream
 //     back to where the call found it, which needs an io.Seeker (a
