@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resilientdriver/resilient/breaker"
 	"github.com/resilientdriver/resilient/contract"
 )
 
@@ -28,7 +29,6 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 		fast      = 50 * time.Millisecond
 		callers   = 5 // per operation
 		fastInRow = 5
-		openFor   = 30 * time.Second // the breaker's default open timeout
 	)
 	p := newDaemonPath(t)
 	r := newRig(t, rigConfig{host: p.Host})
@@ -61,8 +61,9 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 	// fast from F" is the earliest F such that the calls begun since F
 	// include at least fastInRow fast failures, and the calls that were
 	// slow (or still running) and the attempts that reached the driver
-	// since F are each within one probe per open period. Calls admitted
-	// before F may still come back slow: they began before it failed fast.
+	// since F are each at most the times its circuit half-opened since F:
+	// one probe each. Calls admitted before F may still come back slow:
+	// they began before it failed fast.
 	type call struct {
 		start   time.Duration // from the hang
 		took    time.Duration // -1 while running
@@ -115,7 +116,14 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 		slowCalls     []string // begun at + took (-1: still running), latest first
 	}
 	verdicts := make([]verdict, len(ops))
+	changes := r.circuits.list()
 	for i, oc := range ops {
+		var halfOpened []time.Duration // from the hang
+		for _, c := range changes {
+			if c.Op == oc.op && c.To == breaker.HalfOpen {
+				halfOpened = append(halfOpened, c.At.Sub(hung))
+			}
+		}
 		st := states[i]
 		st.mu.Lock()
 		at, reached := time.Since(hung), r.attempts.Calls(oc.op)
@@ -131,7 +139,12 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 				slowN++
 				slowCalls = append(slowCalls, fmt.Sprintf("%v+%v %s", c.start.Round(time.Millisecond), c.took.Round(time.Millisecond), c.code))
 			}
-			bound := 1 + int((at-c.start)/openFor)
+			bound := 0
+			for _, h := range halfOpened {
+				if h >= c.start {
+					bound++
+				}
+			}
 			if probes := reached - c.reached; fastN >= fastInRow && slowN <= bound && probes <= bound {
 				v = verdict{since: c.start, fast: fastN, slow: slowN, probes: probes, bound: bound, bad: st.bad}
 			}
@@ -152,7 +165,7 @@ func TestChaosDaemonHungDefaults(t *testing.T) {
 		if len(v.bad) > 0 {
 			t.Errorf("%s: fast failures without a retryable error and a RetryAfter: %v", oc.op, v.bad)
 		}
-		t.Logf("%s: failing fast %v after the daemon hung: since then %d fast calls, %d slow, %d attempt(s) reached it (at most %d allowed)",
+		t.Logf("%s: failing fast %v after the daemon hung: since then %d fast calls, %d slow, %d attempt(s) reached it (its circuit half-opened %d time(s))",
 			oc.op, v.since.Round(time.Millisecond), v.fast, v.slow, v.probes, v.bound)
 	}
 	if herr != nil || h.Status != contract.Unhealthy || !strings.Contains(h.Error, "circuit open") {
