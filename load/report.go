@@ -51,8 +51,11 @@ type rowResult struct {
 	NonContract   []string             `json:"non_contract_errors,omitempty"`
 	CleanupErrors []string             `json:"cleanup_errors,omitempty"`
 	Leftovers     []string             `json:"leftovers,omitempty"`
-	sessions      []session            // raw
-	reads, idle   reads                // raw
+	// WorkLimits is the work pool's limit every second of the burst, as
+	// HealthCheck reports it (Wrap only).
+	WorkLimits  []int     `json:"work_limits,omitempty"`
+	sessions    []session // raw
+	reads, idle reads     // raw
 }
 
 type statusFigures struct {
@@ -318,6 +321,13 @@ func (rep *report) write(w io.Writer) {
 			fmt.Fprintf(w, " %s / %s |", fmtMS(q.P50), fmtMS(q.P99))
 		}
 		fmt.Fprintf(w, " %.0f / %.0f | %s |\n", r.LogReads.P50, r.LogReads.Max, failedText(r.FailedAt))
+	}
+
+	for _, r := range rep.Rows {
+		if len(r.WorkLimits) > 0 {
+			fmt.Fprintf(w, "\nWork limit of %s during burst %d, %s (HealthCheck every second): min %d, max %d, last %d.\n",
+				r.driverCell(), r.Burst, deadlineName(r.Deadline), slices.Min(r.WorkLimits), slices.Max(r.WorkLimits), r.WorkLimits[len(r.WorkLimits)-1])
+		}
 	}
 
 	if len(rep.Goals) > 0 {

@@ -221,7 +221,7 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 		// A burst before the measured one, through the same driver: what
 		// its layers learn about the engine under load carries over.
 		res.Warm = cfg.Warm
-		warm, _ := runBurst(ctx, d, cfg, cfg.Warm, spec.Deadline, prefix+"-warm", labels, polled.ID)
+		warm, _, _ := runBurst(ctx, d, cfg, cfg.Warm, spec.Deadline, prefix+"-warm", labels, polled.ID)
 		for _, s := range warm {
 			if s.Err == nil {
 				res.WarmDone++
@@ -232,7 +232,7 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 		}
 		time.Sleep(cfg.Settle)
 	}
-	res.sessions, res.reads = runBurst(ctx, d, cfg, spec.Burst, spec.Deadline, prefix, labels, polled.ID)
+	res.sessions, res.reads, res.WorkLimits = runBurst(ctx, d, cfg, spec.Burst, spec.Deadline, prefix, labels, polled.ID)
 
 	// A create the daemon finished after its caller gave up leaves a
 	// container no session knows: sweep the row's label through the
@@ -253,8 +253,10 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 
 // runBurst releases n sessions at once through d, each within deadline
 // when it is not zero, with the poller reading polledID beside them, and
-// returns the sessions and the poller's reads.
-func runBurst(ctx context.Context, d contract.ContainerDriver, cfg config, n int, deadline time.Duration, prefix string, labels map[string]string, polledID string) ([]session, reads) {
+// returns the sessions, the poller's reads and the work limit a rate
+// limit layer on the way reported through HealthCheck every second (none
+// without such a layer).
+func runBurst(ctx context.Context, d contract.ContainerDriver, cfg config, n int, deadline time.Duration, prefix string, labels map[string]string, polledID string) ([]session, reads, []int) {
 	sessions := make([]session, n)
 	gate := make(chan struct{})
 	var ready, done sync.WaitGroup
@@ -284,10 +286,24 @@ func runBurst(ctx context.Context, d contract.ContainerDriver, cfg config, n int
 	start = time.Now()
 	p = newPoller(d, polledID, cfg.Poll)
 	close(gate)
-	<-allIn
+	var limits []int
+	tick := time.NewTicker(time.Second)
+	for waiting := true; waiting; {
+		select {
+		case <-allIn:
+			waiting = false
+		case <-tick.C:
+			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if h, err := d.HealthCheck(hctx); err == nil && h.Limits.Work > 0 {
+				limits = append(limits, h.Limits.Work)
+			}
+			cancel()
+		}
+	}
+	tick.Stop()
 	rd := p.stop()
 	done.Wait()
-	return sessions, rd
+	return sessions, rd, limits
 }
 
 // runSession runs one session through d, within deadline when it is not

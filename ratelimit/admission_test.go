@@ -121,8 +121,9 @@ func TestRefusesWhatCannotFinishInTime(t *testing.T) {
 	})
 }
 
-// TestAdaptiveLimit: the limit shrinks when calls slow down as more run at
-// once, grows when they do not, and shows in HealthCheck.
+// TestAdaptiveLimit: the limit grows when calls do not slow down as more
+// run at once, shrinks when they do, never below its floor, and shows in
+// HealthCheck.
 func TestAdaptiveLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var inflight atomic.Int64
@@ -156,15 +157,23 @@ func TestAdaptiveLimit(t *testing.T) {
 			}
 			wg.Wait()
 		}
+		floor := ratelimit.DefaultMinAdaptiveConcurrency
 		load(400)
-		low := limit()
-		if low >= ratelimit.DefaultInitialConcurrency || low < 1 {
-			t.Errorf("limit on a serialising engine = %d, want below %d", low, ratelimit.DefaultInitialConcurrency)
+		if got := limit(); got != floor {
+			t.Errorf("limit on a serialising engine = %d, want the floor %d", got, floor)
 		}
 		congested.Store(false)
 		load(2000)
-		if high := limit(); high <= max(low, ratelimit.DefaultInitialConcurrency) {
-			t.Errorf("limit on an engine that keeps up = %d, want above %d", high, max(low, ratelimit.DefaultInitialConcurrency))
+		high := limit()
+		if high <= ratelimit.DefaultInitialConcurrency {
+			t.Errorf("limit on an engine that keeps up = %d, want above %d", high, ratelimit.DefaultInitialConcurrency)
+		}
+		congested.Store(true)
+		for range 5 { // bursts, each drained before the next
+			load(200)
+		}
+		if low := limit(); low >= high || low < floor {
+			t.Errorf("limit once the engine serialises again = %d, want below %d and at least %d", low, high, floor)
 		}
 	})
 }

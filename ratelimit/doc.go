@@ -111,9 +111,16 @@
 // each call's time to its operation's best recent time, clamped to
 // [0.5, 1], plus sqrt(limit) while calls queue and the engine keeps up.
 // An engine that serialises work (Docker starts containers one at a
-// time) makes calls slower as more run, and the limit comes down to what
-// it serves; a bigger host keeps calls fast at higher concurrency, and
-// the limit grows, up to [DefaultMaxAdaptiveConcurrency]. Stops, whose
+// time) makes calls slower as more run, and the limit comes down, but
+// never below [DefaultMinAdaptiveConcurrency]: Docker's starts grow
+// slower with every call in flight even while the daemon overlaps the
+// rest of its work, and without the floor the limit fell to 2 or 3 and
+// cost a third of the throughput (its doc has the figures). A bigger host
+// keeps calls fast at higher concurrency, and the limit grows, up to
+// [DefaultMaxAdaptiveConcurrency]. The best recent time of an operation
+// ages toward its time now (a thousandth per call), so under an overload
+// sustained over a thousand calls or so without the queue ever draining
+// the limit takes the slower times as the norm and grows again. Stops, whose
 // time is mostly their grace period, execs and copies into a container,
 // which take as long as their command or stream, and calls the caller
 // abandoned are not sampled. The current limits are the gauge resilient.ratelimit.limit

@@ -89,8 +89,8 @@ func WithMaxConcurrent(n int) Option {
 // with a limit that adapts to the engine: it starts at
 // [DefaultInitialConcurrency] calls of engine work in flight, grows while
 // calls wait and take no longer than twice their operation's best recent
-// time, and shrinks when they take longer, between 1 and
-// [DefaultMaxAdaptiveConcurrency]. See "Admission" in the package doc.
+// time, and shrinks when they take longer, between
+// [DefaultMinAdaptiveConcurrency] and [DefaultMaxAdaptiveConcurrency]. See "Admission" in the package doc.
 // The last of the two options wins.
 func WithAdaptiveConcurrency() Option {
 	return optionFunc(func(c *config) { c.adaptive = true })
