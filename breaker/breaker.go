@@ -114,6 +114,7 @@ type circuit struct {
 	openUntil atomic.Int64  // since Set.epoch, when it last opened plus the open timeout
 	changes   atomic.Uint64 // number of state changes
 	last      atomic.Uint32 // last change: from<<8 | to
+	evicted   atomic.Bool   // dropped from the Set's keyed circuits
 
 	attrs [Open + 1]metric.AddOption // attributes of resilient.breaker.circuits by State
 }
@@ -225,10 +226,35 @@ func (s *Set) circuit(call *middleware.Call) *circuit {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c = s.keyed[k]; c == nil {
+		if len(s.keyed) >= MaxKeyedCircuits && !s.evictIdle() {
+			if own := s.own(call.Op); own != nil {
+				return own // every keyed circuit holds failures: share the operation's
+			}
+		}
 		c = s.newCircuit(call.Op, key)
 		s.keyed[k] = c
 	}
 	return c
+}
+
+// MaxKeyedCircuits bounds the circuits [WithKey] makes. A call with a new
+// key when there are that many drops every keyed circuit that is closed
+// and has counted no failure (it knows nothing a new one would not); when
+// none is, the call goes through its operation's own circuit.
+const MaxKeyedCircuits = 1024
+
+// evictIdle removes the keyed circuits that are closed and have counted
+// no failure, and reports whether it removed any. Called with s.mu held.
+func (s *Set) evictIdle() bool {
+	n := len(s.keyed)
+	for k, c := range s.keyed {
+		if cnt := c.cb.Counts(); c.cb.State() == gobreaker.StateClosed && cnt.TotalFailures == 0 {
+			c.evicted.Store(true)
+			delete(s.keyed, k)
+			s.circuits.Add(context.Background(), -1, c.attrs[Closed])
+		}
+	}
+	return len(s.keyed) < n
 }
 
 // Outcomes of a call as gobreaker sees them; the call's own error is kept
@@ -368,6 +394,9 @@ func traceChange(ctx context.Context, c *circuit) {
 // under that mutex, so that a circuit's changes are measured in the order
 // they happen; a synchronous Add does not wait for readers or exporters.
 func (s *Set) onChange(c *circuit, from, to State) {
+	if c.evicted.Load() {
+		return // a call that still held it: the Set no longer counts it
+	}
 	ctx := context.Background()
 	s.circuits.Add(ctx, -1, c.attrs[from])
 	s.circuits.Add(ctx, 1, c.attrs[to])

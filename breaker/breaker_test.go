@@ -456,6 +456,62 @@ func TestPanicCountsAsFailure(t *testing.T) {
 	}
 }
 
+// TestKeyedCircuitsBounded: keys from users (one image per session, say)
+// cannot grow the Set past MaxKeyedCircuits: idle circuits are dropped,
+// and when every keyed circuit holds failures a new key shares its
+// operation's own circuit, whose count the failure then reaches.
+func TestKeyedCircuitsBounded(t *testing.T) {
+	errCreate := contract.NewError(contract.CodeContainerCreation, contract.OpCreateContainer, "", "", nil)
+	var fail atomic.Bool
+	base := newStub(func(context.Context, contract.Op) error {
+		if fail.Load() {
+			return errCreate
+		}
+		return nil
+	})
+	set := breaker.NewSet(breaker.WithKey(breaker.KeyImage), breaker.WithConsecutiveFailures(3))
+	d := set.Middleware()(base)
+	create := func(image string) error {
+		_, err := d.CreateContainer(t.Context(), contract.ContainerConfig{Image: image})
+		return err
+	}
+	keyed := func() int {
+		n := 0
+		for _, c := range set.Circuits() {
+			if c.Key != "" {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 3 * breaker.MaxKeyedCircuits {
+		if err := create(fmt.Sprintf("ok:%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := keyed(); n > breaker.MaxKeyedCircuits {
+		t.Fatalf("%d keyed circuits after %d idle keys, want at most %d", n, 3*breaker.MaxKeyedCircuits, breaker.MaxKeyedCircuits)
+	}
+
+	// Every keyed circuit now holds a failure: none may be dropped.
+	fail.Store(true)
+	for i := range breaker.MaxKeyedCircuits {
+		create(fmt.Sprintf("bad:%d", i))
+	}
+	if n := keyed(); n != breaker.MaxKeyedCircuits {
+		t.Fatalf("%d keyed circuits, want %d holding one failure each", n, breaker.MaxKeyedCircuits)
+	}
+	for i := range 3 {
+		create(fmt.Sprintf("new:%d", i))
+	}
+	if got := set.State(contract.OpCreateContainer, ""); got != breaker.Open {
+		t.Errorf("CreateContainer's own circuit = %v after 3 failures of new keys, want open", got)
+	}
+	if got := set.State(contract.OpCreateContainer, "bad:0"); got != breaker.Closed {
+		t.Errorf("State(bad:0) = %v, want its own closed circuit kept", got)
+	}
+}
+
 func TestPerKey(t *testing.T) {
 	errCreate := contract.NewError(contract.CodeContainerCreation, contract.OpCreateContainer, "", "", nil)
 	base := newStub(nil)

@@ -51,7 +51,9 @@
 // and [WithHalfOpenRequests] how many probes a half-open circuit lets
 // through at once, all of which must succeed to close it (default 1).
 // [WithKey] splits circuits by a key, for example [KeyImage] (default: one
-// circuit per operation). [WithOnStateChange] installs a hook (default
+// circuit per operation), up to [MaxKeyedCircuits] of them: past that,
+// idle keyed circuits are dropped, or a new key shares its operation's
+// circuit while every keyed one holds failures. [WithOnStateChange] installs a hook (default
 // none).
 //
 // # Rejections

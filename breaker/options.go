@@ -105,9 +105,10 @@ func WithInterval(d time.Duration) Option {
 // WithKey splits each operation's circuit by a key computed from the call,
 // for example the image of a create ([KeyImage]), so that one bad image
 // does not open the circuit for all creates. An empty key selects the
-// operation's own circuit. Each distinct key makes a circuit that lives as
-// long as the Set, so keys must come from a bounded set; keys appear in
-// errors, span events and [Set.Circuits]. A nil f restores the default:
+// operation's own circuit. Each distinct key makes a circuit, up to
+// [MaxKeyedCircuits], beyond which idle ones are dropped (keys chosen by
+// your users cannot grow the Set without bound); keys appear in errors,
+// span events, metrics and [Set.Circuits]. A nil f restores the default:
 // one circuit per operation.
 func WithKey(f func(call *middleware.Call) string) Option {
 	return optionFunc(func(c *config) { c.key = f })
