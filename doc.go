@@ -40,7 +40,7 @@
 //   - The rate limiter is inside the breaker and the retry layer, so that
 //     every attempt, retries included, takes a token and a concurrency
 //     slot: retries cannot push the engine past the limit. The retry
-//     layer honours the RetryAfter of a RATE_LIMITED error too.
+//     layer waits out the RetryAfter of a RATE_LIMITED error.
 //   - The timeout layer is innermost, so that each attempt gets its own
 //     bound, waiting for a token does not spend it, and an attempt cut by
 //     it reaches the breaker as a TIMEOUT, an engine failure like any
