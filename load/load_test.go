@@ -11,6 +11,15 @@ import (
 	"github.com/resilientdriver/resilient/contract"
 )
 
+// testConfig is the default config with short pauses, reporting each
+// row to t.
+func testConfig(t *testing.T) config {
+	cfg := defaultConfig()
+	cfg.Idle, cfg.Settle = time.Second, 2*time.Second
+	cfg.Progress = t.Logf
+	return cfg
+}
+
 // TestLoad runs a small table on the real daemon, bare and through
 // resilient.Wrap with its defaults: a burst of 20 sessions without a
 // deadline and one of 30 with 6s each. It checks correctness only, never
@@ -19,10 +28,8 @@ import (
 // the engine holds nothing of the run afterwards. The figures are in the
 // test's output.
 func TestLoad(t *testing.T) {
-	cfg := defaultConfig()
+	cfg := testConfig(t)
 	cfg.Bursts, cfg.DeadlineBursts, cfg.Deadline = []int{20}, []int{30}, 6*time.Second
-	cfg.Idle, cfg.Settle = time.Second, 2*time.Second
-	cfg.Progress = t.Logf
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rep, err := run(ctx, cfg)
@@ -46,11 +53,9 @@ func TestLoad(t *testing.T) {
 // (-warm): both bursts leave nothing on the engine, and the row says how
 // the warm-up went.
 func TestLoadWarm(t *testing.T) {
-	cfg := defaultConfig()
+	cfg := testConfig(t)
 	cfg.Bursts, cfg.DeadlineBursts, cfg.Deadline = nil, []int{20}, 6*time.Second
 	cfg.Drivers, cfg.Warm = []string{"wrap"}, 20
-	cfg.Idle, cfg.Settle = time.Second, 2*time.Second
-	cfg.Progress = t.Logf
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := run(ctx, cfg)

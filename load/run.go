@@ -221,7 +221,7 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 		// A burst before the measured one, through the same driver: what
 		// its layers learn about the engine under load carries over.
 		res.Warm = cfg.Warm
-		warm, _, _ := runBurst(ctx, d, cfg, cfg.Warm, spec.Deadline, prefix+"-warm", labels, polled.ID)
+		warm, _, _ := runBurst(ctx, d, cfg, cfg.Warm, spec.Deadline, prefix+"-warm", labels, polled.ID, false)
 		for _, s := range warm {
 			if s.Err == nil {
 				res.WarmDone++
@@ -232,7 +232,7 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 		}
 		time.Sleep(cfg.Settle)
 	}
-	res.sessions, res.reads, res.WorkLimits = runBurst(ctx, d, cfg, spec.Burst, spec.Deadline, prefix, labels, polled.ID)
+	res.sessions, res.reads, res.WorkLimits = runBurst(ctx, d, cfg, spec.Burst, spec.Deadline, prefix, labels, polled.ID, spec.Driver == "wrap")
 
 	// A create the daemon finished after its caller gave up leaves a
 	// container no session knows: sweep the row's label through the
@@ -253,10 +253,10 @@ func runRow(ctx context.Context, cfg config, spec rowSpec, prefix string, eng *e
 
 // runBurst releases n sessions at once through d, each within deadline
 // when it is not zero, with the poller reading polledID beside them, and
-// returns the sessions, the poller's reads and the work limit a rate
-// limit layer on the way reported through HealthCheck every second (none
-// without such a layer).
-func runBurst(ctx context.Context, d contract.ContainerDriver, cfg config, n int, deadline time.Duration, prefix string, labels map[string]string, polledID string) ([]session, reads, []int) {
+// returns the sessions, the poller's reads and, with sampleLimits, the
+// work limit the rate limit layer reported through HealthCheck every
+// second.
+func runBurst(ctx context.Context, d contract.ContainerDriver, cfg config, n int, deadline time.Duration, prefix string, labels map[string]string, polledID string, sampleLimits bool) ([]session, reads, []int) {
 	sessions := make([]session, n)
 	gate := make(chan struct{})
 	var ready, done sync.WaitGroup
@@ -287,21 +287,30 @@ func runBurst(ctx context.Context, d contract.ContainerDriver, cfg config, n int
 	p = newPoller(d, polledID, cfg.Poll)
 	close(gate)
 	var limits []int
-	tick := time.NewTicker(time.Second)
-	for waiting := true; waiting; {
-		select {
-		case <-allIn:
-			waiting = false
-		case <-tick.C:
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		if !sampleLimits {
+			return
+		}
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-allIn:
+				return
+			case <-tick.C:
+			}
 			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if h, err := d.HealthCheck(hctx); err == nil && h.Limits.Work > 0 {
 				limits = append(limits, h.Limits.Work)
 			}
 			cancel()
 		}
-	}
-	tick.Stop()
+	}()
+	<-allIn
 	rd := p.stop()
+	<-sampled
 	done.Wait()
 	return sessions, rd, limits
 }

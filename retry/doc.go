@@ -38,7 +38,8 @@
 //
 // The wait before attempt n+1 is min(initial × multiplier^(n-1), max
 // interval), jittered, or the error's contract.RetryAfter hint (a rate
-// limit's time to the next token or slot) when that is longer. Every wait selects on the context and stops its timer.
+// limit's time to the next token or slot) when that is longer. Every wait
+// selects on the context and stops its timer.
 //
 // The give-up error unwraps to the last cause, so errors.Is with the
 // contract's sentinels, errors.As to *contract.DriverError,
