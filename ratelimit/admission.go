@@ -449,8 +449,11 @@ func (p *pool) observe(op contract.Op, s float64) {
 	switch {
 	case b == 0 || s < b:
 		b = s
-	default:
-		b += 0.001 * (s - b) // the best time ages, so a lucky sample does not pin it
+	case p.waitingAhead(numPrios-1) == 0:
+		// The best time ages, so that a lucky sample does not pin it, but
+		// only while no call waits: the times of an overload that lasts
+		// must not become the norm, or the limit grows back into it.
+		b += 0.001 * (s - b)
 	}
 	p.base[i] = b
 	if !p.adaptive {

@@ -318,3 +318,44 @@ func TestRefusesBehindCallsThatRunLong(t *testing.T) {
 		close(release)
 	})
 }
+
+// TestAdaptiveLimitSustainedOverload: under an overload that lasts, on an
+// engine that serialises, the limit stays low however many calls it
+// sees: the slow times of an overload never become the norm.
+func TestAdaptiveLimitSustainedOverload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var inflight atomic.Int64
+		base := newStub(func(ctx context.Context, op contract.Op) error {
+			n := inflight.Add(1)
+			defer inflight.Add(-1)
+			time.Sleep(time.Duration(n) * 100 * time.Millisecond)
+			return nil
+		})
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithAdaptiveConcurrency(), ratelimit.WithMaxWait(time.Hour))(base)
+		const calls = 4000
+		var done atomic.Int64
+		var wg sync.WaitGroup
+		for range calls {
+			wg.Go(func() {
+				start(context.Background(), d)
+				done.Add(1)
+			})
+		}
+		highest := 0
+		for done.Load() < calls {
+			time.Sleep(10 * time.Second)
+			h, err := d.HealthCheck(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done.Load() > 200 && done.Load() < calls-200 {
+				highest = max(highest, h.Limits.Work)
+			}
+		}
+		wg.Wait()
+		t.Logf("highest limit during the overload: %d", highest)
+		if floor := ratelimit.DefaultMinAdaptiveConcurrency; highest > floor+floor/2 {
+			t.Errorf("highest limit during a sustained overload = %d, want at most %d", highest, floor+floor/2)
+		}
+	})
+}

@@ -118,9 +118,13 @@
 // cost a third of the throughput (its doc has the figures). A bigger host
 // keeps calls fast at higher concurrency, and the limit grows, up to
 // [DefaultMaxAdaptiveConcurrency]. The best recent time of an operation
-// ages toward its time now (a thousandth per call), so under an overload
-// sustained over a thousand calls or so without the queue ever draining
-// the limit takes the slower times as the norm and grows again. Stops, whose
+// ages toward its time now (a thousandth per call) while no call waits,
+// so that one lucky sample does not pin it, and not while calls queue: the
+// times of an overload that lasts never become the norm, and the limit
+// stays down however long it lasts (4000 calls queued at once on an engine
+// that serialises kept it at the floor; with aging under load it climbed
+// to 79). An engine that became slower for good while the pool stayed
+// saturated keeps its limit low until the queue drains. Stops, whose
 // time is mostly their grace period, execs and copies into a container,
 // which take as long as their command or stream, and calls the caller
 // abandoned are not sampled. The current limits are the gauge resilient.ratelimit.limit
