@@ -114,7 +114,7 @@ type circuit struct {
 	openUntil atomic.Int64  // since Set.epoch, when it last opened plus the open timeout
 	changes   atomic.Uint64 // number of state changes
 	last      atomic.Uint32 // last change: from<<8 | to
-	evicted   atomic.Bool   // dropped from the Set's keyed circuits
+	holders   atomic.Int64  // keyed: calls that hold it, taken under Set.mu
 
 	attrs [Open + 1]metric.AddOption // attributes of resilient.breaker.circuits by State
 }
@@ -205,8 +205,9 @@ func (s *Set) own(op contract.Op) *circuit {
 	return nil
 }
 
-// circuit returns the circuit of call, creating a keyed one on first use.
-// An operation unknown to Op.Index gets a circuit in the keyed map.
+// circuit returns the circuit of call, creating a keyed one on first use,
+// and holds it: the call must let go of it when done. An operation
+// unknown to Op.Index gets a circuit in the keyed map.
 func (s *Set) circuit(call *middleware.Call) *circuit {
 	c := s.own(call.Op)
 	key := ""
@@ -219,6 +220,9 @@ func (s *Set) circuit(call *middleware.Call) *circuit {
 	k := circuitKey{call.Op, key}
 	s.mu.RLock()
 	c = s.keyed[k]
+	if c != nil {
+		c.holders.Add(1) // under the lock, so that evictIdle sees it
+	}
 	s.mu.RUnlock()
 	if c != nil {
 		return c
@@ -234,22 +238,32 @@ func (s *Set) circuit(call *middleware.Call) *circuit {
 		c = s.newCircuit(call.Op, key)
 		s.keyed[k] = c
 	}
+	c.holders.Add(1)
 	return c
 }
 
+// letGo ends a call's hold on c, taken by circuit. The operations' own
+// circuits are never dropped and not counted.
+func (c *circuit) letGo() {
+	if c.key != "" || c.op.Index() < 0 {
+		c.holders.Add(-1)
+	}
+}
+
 // MaxKeyedCircuits bounds the circuits [WithKey] makes. A call with a new
-// key when there are that many drops every keyed circuit that is closed
-// and has counted no failure (it knows nothing a new one would not); when
-// none is, the call goes through its operation's own circuit.
+// key when there are that many drops every keyed circuit that is closed,
+// has counted no failure and no call holds (it knows nothing a new one
+// would not); when none is, the call goes through its operation's own
+// circuit.
 const MaxKeyedCircuits = 1024
 
-// evictIdle removes the keyed circuits that are closed and have counted
-// no failure, and reports whether it removed any. Called with s.mu held.
+// evictIdle removes the keyed circuits that are closed, have counted no
+// failure and that no call holds, and reports whether it removed any.
+// Called with s.mu held for writing, so no call takes hold meanwhile.
 func (s *Set) evictIdle() bool {
 	n := len(s.keyed)
 	for k, c := range s.keyed {
-		if cnt := c.cb.Counts(); c.cb.State() == gobreaker.StateClosed && cnt.TotalFailures == 0 {
-			c.evicted.Store(true)
+		if cnt := c.cb.Counts(); c.holders.Load() == 0 && c.cb.State() == gobreaker.StateClosed && cnt.TotalFailures == 0 {
 			delete(s.keyed, k)
 			s.circuits.Add(context.Background(), -1, c.attrs[Closed])
 		}
@@ -311,6 +325,7 @@ func (s *Set) intercept(ctx context.Context, call *middleware.Call, next middlew
 		return err
 	}
 	c := s.circuit(call)
+	defer c.letGo()
 	changes := c.changes.Load()
 	var err error
 	_, verdict := c.cb.Execute(func() (struct{}, error) {
@@ -394,9 +409,6 @@ func traceChange(ctx context.Context, c *circuit) {
 // under that mutex, so that a circuit's changes are measured in the order
 // they happen; a synchronous Add does not wait for readers or exporters.
 func (s *Set) onChange(c *circuit, from, to State) {
-	if c.evicted.Load() {
-		return // a call that still held it: the Set no longer counts it
-	}
 	ctx := context.Background()
 	s.circuits.Add(ctx, -1, c.attrs[from])
 	s.circuits.Add(ctx, 1, c.attrs[to])

@@ -870,3 +870,40 @@ func TestStateString(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldKeyedCircuitNotDropped: a keyed circuit a call holds is not
+// dropped when the keys run out, so the call's failure still opens it.
+func TestHeldKeyedCircuitNotDropped(t *testing.T) {
+	errCreate := contract.NewError(contract.CodeContainerCreation, contract.OpCreateContainer, "", "", nil)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	base := newStub(func(context.Context, contract.Op) error {
+		if first.CompareAndSwap(false, true) { // the call on "held"
+			close(entered)
+			<-release
+			return errCreate
+		}
+		return nil
+	})
+	set := breaker.NewSet(breaker.WithKey(breaker.KeyImage), breaker.WithConsecutiveFailures(1))
+	d := set.Middleware()(base)
+	create := func(image string) error {
+		_, err := d.CreateContainer(t.Context(), contract.ContainerConfig{Image: image})
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- create("held") }()
+	<-entered
+	for i := range 2 * breaker.MaxKeyedCircuits { // every idle circuit but the held one goes
+		if err := create(fmt.Sprintf("ok:%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if err := <-done; !errors.Is(err, contract.ErrContainerCreation) {
+		t.Fatalf("held call: %v, want its CONTAINER_CREATION error", err)
+	}
+	if got := set.State(contract.OpCreateContainer, "held"); got != breaker.Open {
+		t.Errorf("State(held) = %v after its call failed, want open", got)
+	}
+}

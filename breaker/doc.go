@@ -52,9 +52,9 @@
 // through at once, all of which must succeed to close it (default 1).
 // [WithKey] splits circuits by a key, for example [KeyImage] (default: one
 // circuit per operation), up to [MaxKeyedCircuits] of them: past that,
-// idle keyed circuits are dropped, or a new key shares its operation's
-// circuit while every keyed one holds failures. [WithOnStateChange] installs a hook (default
-// none).
+// idle keyed circuits (closed, no failure counted, no call in flight) are
+// dropped, or a new key shares its operation's circuit while no keyed one
+// is idle. [WithOnStateChange] installs a hook (default none).
 //
 // # Rejections
 //
