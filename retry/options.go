@@ -86,8 +86,9 @@ func WithMaxAttempts(n int) Option {
 }
 
 // WithInitialInterval sets the wait before the first retry, before jitter.
-// Each further wait is the previous one times the multiplier, up to the
-// max interval. Negative values count as zero.
+// Each further wait is the previous one times the multiplier; every wait,
+// the first too, is at most the max interval. Negative values count as
+// zero.
 //
 // Default: 100ms ([DefaultInitialInterval]).
 func WithInitialInterval(d time.Duration) Option {

@@ -142,7 +142,7 @@ func (c *config) retry(ctx context.Context, call *middleware.Call, next middlewa
 			wait = ra
 		}
 		now := time.Now()
-		if c.maxElapsedTime > 0 && now.Sub(start)+wait > c.maxElapsedTime {
+		if c.maxElapsedTime > 0 && wait > c.maxElapsedTime-now.Sub(start) { // no overflow for a huge wait
 			return &Error{Attempts: attempt, Err: err, Reason: ErrMaxElapsedTime}
 		}
 		if dl, ok := ctx.Deadline(); ok && !now.Add(wait).Before(dl) {
@@ -211,7 +211,7 @@ func (c *config) newBackOff() *backoff.ExponentialBackOff {
 		maxInterval = math.MaxInt64 / 4
 	}
 	b := &backoff.ExponentialBackOff{
-		InitialInterval:     c.initialInterval,
+		InitialInterval:     min(c.initialInterval, maxInterval), // Reset does not cap it
 		RandomizationFactor: c.jitter,
 		Multiplier:          c.multiplier,
 		MaxInterval:         maxInterval,
@@ -246,7 +246,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		// The timer and the caller's context may be ready at once, and
+		// select picks either: no attempt starts once the caller is done.
+		return ctx.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
