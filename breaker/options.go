@@ -81,10 +81,15 @@ func WithFailureRatio(ratio float64, minRequests uint32) Option {
 
 // WithOpenTimeout sets how long a circuit stays open before it half-opens
 // and lets probes through. Zero (or less) half-opens it at once: the next
-// call is a probe. Default 30s.
+// call is a probe. A timeout beyond 2^62ns (about 146 years) counts
+// as that. Default 30s.
 func WithOpenTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.openTimeout = max(d, 0) })
+	return optionFunc(func(c *config) { c.openTimeout = min(max(d, 0), maxTimeout) })
 }
+
+// maxTimeout bounds the durations of the options, so that the sums of
+// them and a clock cannot overflow.
+const maxTimeout = time.Duration(1 << 62)
 
 // WithHalfOpenRequests sets how many probe calls a half-open circuit lets
 // through at once; that many must succeed in a row to close it, and any
@@ -96,10 +101,11 @@ func WithHalfOpenRequests(n uint32) Option {
 
 // WithInterval sets the window over which a closed circuit counts calls: a
 // rolling window of d in ten buckets, so that old results age out. Zero
-// (or less) counts every call since the circuit last changed state.
-// Default 60s.
+// (or less) counts every call since the circuit last changed state. A
+// window beyond 2^62ns (about 146 years) counts as that. Default
+// 60s.
 func WithInterval(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.interval = max(d, 0) })
+	return optionFunc(func(c *config) { c.interval = min(max(d, 0), maxTimeout) })
 }
 
 // WithKey splits each operation's circuit by a key computed from the call,

@@ -2,6 +2,8 @@ package breaker_test
 
 import (
 	"context"
+	"errors"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -55,6 +57,25 @@ func TestZeroOpenTimeoutProbesAtOnce(t *testing.T) {
 		}
 		if got := set.State(contract.OpStartContainer, ""); got != breaker.Closed {
 			t.Errorf("state %v, want closed after the probe", got)
+		}
+	})
+}
+
+// TestLargestDurations: the largest window and open timeout neither panic
+// nor overflow: a circuit open for centuries says so in its RetryAfter.
+func TestLargestDurations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := failing(contract.OpStartContainer, errStart)
+		d := breaker.New(breaker.WithInterval(math.MaxInt64), breaker.WithOpenTimeout(math.MaxInt64),
+			breaker.WithConsecutiveFailures(1))(base)
+		time.Sleep(time.Second) // time since the Set was made, added to the open timeout
+		start(t, d, 1)
+		err := d.StartContainer(context.Background(), "c1")
+		if !errors.Is(err, contract.ErrCircuitOpen) {
+			t.Fatalf("err = %v, want CIRCUIT_OPEN", err)
+		}
+		if ra := contract.RetryAfter(err); ra < 100*365*24*time.Hour {
+			t.Errorf("RetryAfter = %v, want the open timeout's century and more", ra)
 		}
 	})
 }
