@@ -205,7 +205,7 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 	switch {
 	case w.granted: // handed a slot as it gave up: give it back
 		p.mu.Unlock()
-		p.release(call.Op, w.at, false)
+		p.release(call.Op, w.at, time.Time{})
 		return time.Time{}, 0, err
 	case !w.refused:
 		p.queues[prio].Remove(e)
@@ -340,11 +340,12 @@ func (p *pool) opService(op contract.Op) float64 {
 }
 
 // release frees the slot granted at at to a call of op, and hands it to
-// the first waiter of the highest priority. sample says whether the
-// call's time tells how loaded the engine is: not for stops, whose time
-// is mostly their grace period (see engineTimed), nor for calls refused
-// or canceled.
-func (p *pool) release(op contract.Op, at time.Time, sample bool) {
+// the first waiter of the highest priority. ran is when the call went on
+// to the engine, from which its time is sampled, or zero when its time
+// does not tell how loaded the engine is: stops, whose time is mostly
+// their grace period (see engineTimed), and calls refused (by a token
+// bucket too) or canceled.
+func (p *pool) release(op contract.Op, at, ran time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
@@ -356,8 +357,8 @@ func (p *pool) release(op contract.Op, at time.Time, sample bool) {
 			p.startSum = 0 // no rounding left over
 		}
 	}
-	if sample {
-		p.observe(op, now.Sub(at).Seconds())
+	if !ran.IsZero() {
+		p.observe(op, now.Sub(ran).Seconds())
 	}
 	for p.inflight < p.cap() {
 		var w *waiter

@@ -126,8 +126,10 @@
 // to 79). An engine that became slower for good while the pool stayed
 // saturated keeps its limit low until the queue drains. Stops, whose
 // time is mostly their grace period, execs and copies into a container,
-// which take as long as their command or stream, and calls the caller
-// abandoned are not sampled. The current limits are the gauge resilient.ratelimit.limit
+// which take as long as their command or stream, calls the caller
+// abandoned and calls a token bucket refused are not sampled; a sample is
+// the time from when the call goes on to the driver, after any wait for
+// tokens. The current limits are the gauge resilient.ratelimit.limit
 // (attribute resilient.pool: work, read) and in HealthCheck's report.
 //
 // # Tracing

@@ -79,11 +79,15 @@ func WithoutWaiting() Option {
 // starts, stops, removes) at n; further calls wait for a slot within the
 // wait bound, those that continue a session before new creates. Reads
 // have a pool of their own ([WithReadConcurrency]). n <= 0 removes the
-// cap. It replaces [WithAdaptiveConcurrency]; the last of the two wins.
-// Default: no cap.
+// cap; above 2^30 it counts as 2^30. It replaces
+// [WithAdaptiveConcurrency]; the last of the two wins. Default: no cap.
 func WithMaxConcurrent(n int) Option {
-	return optionFunc(func(c *config) { c.maxConcurrent, c.adaptive = max(n, 0), false })
+	return optionFunc(func(c *config) { c.maxConcurrent, c.adaptive = poolCap(n), false })
 }
+
+// poolCap bounds a pool's cap, which the pool keeps as a float64: 2^30
+// calls in flight is no cap in practice and converts back exactly.
+func poolCap(n int) int { return min(max(n, 0), 1<<30) }
 
 // WithAdaptiveConcurrency replaces the fixed cap of [WithMaxConcurrent]
 // with a limit that adapts to the engine: it starts at
@@ -99,9 +103,10 @@ func WithAdaptiveConcurrency() Option {
 // WithReadConcurrency caps the reads in flight (GetContainer,
 // ListContainers, GetContainerLogs, IsContainerHealthy,
 // StreamContainerLogs) at n, in a pool of their own, so that reads never
-// wait behind engine work. n <= 0 removes the cap. Default: no cap.
+// wait behind engine work. n <= 0 removes the cap; above 2^30 it counts
+// as 2^30. Default: no cap.
 func WithReadConcurrency(n int) Option {
-	return optionFunc(func(c *config) { c.readConcurrent = max(n, 0) })
+	return optionFunc(func(c *config) { c.readConcurrent = poolCap(n) })
 }
 
 // WithOpLimit gives op its own token bucket of limit calls per second and

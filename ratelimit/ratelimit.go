@@ -166,13 +166,19 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 		return next(ctx)
 	}
 	var waited time.Duration
+	var ran time.Time // when the call went on to the driver; zero until then
 	if pl != nil {
 		at, w, err := pl.acquire(ctx, call, prio, l.maxWait)
 		if err != nil {
 			return err
 		}
 		waited = w
-		defer func() { pl.release(call.Op, at, engineTimed(call.Op) && ctx.Err() == nil) }()
+		defer func() {
+			if !engineTimed(call.Op) || ctx.Err() != nil {
+				ran = time.Time{} // its time says nothing of the engine's load
+			}
+			pl.release(call.Op, at, ran)
+		}()
 	}
 	if all != nil || op != nil {
 		w, err := l.take(ctx, call, all, op, waited)
@@ -187,6 +193,9 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 			span.AddEvent("ratelimit.wait", trace.WithAttributes(
 				attribute.Float64("ratelimit.wait_ms", float64(waited)/float64(time.Millisecond))))
 		}
+	}
+	if pl != nil {
+		ran = time.Now()
 	}
 	return next(ctx)
 }
