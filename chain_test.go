@@ -424,3 +424,39 @@ func TestWithRateLimitChangesOneSetting(t *testing.T) {
 		t.Errorf("limits = %+v, want work 3 and the default %d reads", h.Limits, resilient.DefaultReadConcurrency)
 	}
 }
+
+// TestWrapNilDriver: Wrap of a nil driver does not panic, and its calls
+// fail with CONFIGURATION, not retried.
+func TestWrapNilDriver(t *testing.T) {
+	d := resilient.Wrap(nil)
+	_, err := d.ListContainers(t.Context(), contract.ContainerFilter{})
+	if !errors.Is(err, contract.ErrConfiguration) || contract.IsRetryable(err) {
+		t.Errorf("ListContainers through Wrap(nil): %v, want CONFIGURATION, not retryable", err)
+	}
+}
+
+// TestWrapTinyRate: a bucket so slow that its next token is centuries
+// away refuses at once: the retry layer gives up on a RetryAfter past its
+// max elapsed time instead of sleeping until the caller gives up.
+func TestWrapTinyRate(t *testing.T) {
+	d := resilient.Wrap(memdriver.New(), resilient.WithRateLimit(ratelimit.WithRate(1e-12, 1)))
+	if _, err := d.ListContainers(t.Context(), contract.ContainerFilter{}); err != nil { // the one token
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context()) // no deadline: only the layers' bounds
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.ListContainers(ctx, contract.ContainerFilter{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, contract.ErrRateLimited) || !errors.Is(err, retry.ErrMaxElapsedTime) {
+			t.Fatalf("second call: %v, want RATE_LIMITED, given up at the max elapsed time", err)
+		}
+	case <-time.After(time.Minute):
+		cancel()
+		t.Fatalf("second call still waiting after a minute: %v", <-done)
+	}
+}

@@ -111,7 +111,8 @@
 //     restores what the option's documentation names as its default, and
 //     a nil Option is ignored.
 //   - Options apply in order and the last of a kind wins. No option and no
-//     constructor panics, whatever its arguments.
+//     constructor panics, whatever its arguments: a nil driver wraps into
+//     one whose calls fail with CONFIGURATION.
 //
 // # Errors
 //

@@ -90,9 +90,14 @@ type Interceptor func(ctx context.Context, call *Call, next Invoker) error
 // error, since the stream cannot be sent again.
 //
 // The adapter allocates nothing per call on its own; call descriptions are
-// pooled.
+// pooled. A nil next driver stands for one whose every call fails with
+// CONFIGURATION, so that a driver left nil fails its calls with a clear
+// error instead of panicking in a layer.
 func Intercept(i Interceptor) Middleware {
 	return func(next contract.ContainerDriver) contract.ContainerDriver {
+		if next == nil {
+			next = missing{}
+		}
 		return wrap(&driver{next: next, intercept: i})
 	}
 }

@@ -53,7 +53,11 @@ func New(opts ...Option) middleware.Middleware {
 	inst := newInstruments(cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version)))
 	return func(next contract.ContainerDriver) contract.ContainerDriver {
 		t := &layer{tracer: tr, inst: inst}
-		t.init(cfg.tracerProvider, next.Name(), next.Version())
+		name, version := "", ""
+		if next != nil { // Intercept makes a nil driver one whose calls fail
+			name, version = next.Name(), next.Version()
+		}
+		t.init(cfg.tracerProvider, name, version)
 		return middleware.Intercept(t.intercept)(next)
 	}
 }
@@ -198,6 +202,15 @@ func (t *layer) intercept(ctx context.Context, call *middleware.Call, next middl
 		ctx, attempts = middleware.WithAttemptCounter(ctx)
 	}
 
+	if spans {
+		defer func() {
+			if r := recover(); r != nil { // a driver that panics still ends its span
+				span.SetStatus(codes.Error, "panic")
+				span.End()
+				panic(r)
+			}
+		}()
+	}
 	err := next(ctx)
 	if recording {
 		var buf [3]attribute.KeyValue

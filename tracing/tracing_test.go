@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/drivertest"
 	"github.com/resilientdriver/resilient/middleware"
 	"github.com/resilientdriver/resilient/tracing"
 )
@@ -549,5 +550,38 @@ func TestConcurrentCalls(t *testing.T) {
 		if !strings.HasPrefix(attrMap(s.Attributes())["container.id"], "c-") {
 			t.Fatalf("span with attributes %v", attrMap(s.Attributes()))
 		}
+	}
+}
+
+// TestPanicEndsSpan: a driver that panics still ends the call's span, as
+// an error, and the panic goes on to the caller.
+func TestPanicEndsSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	base := drivertest.NewStub(func(context.Context, contract.Op) error { panic("driver bug") })
+	d := tracing.New(tracing.WithTracerProvider(tp))(base)
+	func() {
+		defer func() {
+			if r := recover(); r != "driver bug" {
+				t.Errorf("recovered %v, want the driver's panic", r)
+			}
+		}()
+		d.StartContainer(t.Context(), "c1")
+	}()
+	ended := rec.Ended()
+	if len(rec.Started()) != 1 || len(ended) != 1 {
+		t.Fatalf("%d spans started, %d ended; want 1 and 1", len(rec.Started()), len(ended))
+	}
+	if got := ended[0].Status().Code; got != codes.Error {
+		t.Errorf("span status %v, want Error", got)
+	}
+}
+
+// TestNilDriver: a nil driver wraps without a panic, into one whose calls
+// fail with CONFIGURATION.
+func TestNilDriver(t *testing.T) {
+	d := tracing.New()(nil)
+	if err := d.StartContainer(t.Context(), "c1"); !errors.Is(err, contract.ErrConfiguration) {
+		t.Errorf("StartContainer through a nil driver: %v, want CONFIGURATION", err)
 	}
 }
