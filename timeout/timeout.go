@@ -2,6 +2,7 @@ package timeout
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -106,14 +107,23 @@ func (l *limits) of(call *middleware.Call) time.Duration {
 	}
 	d := l[i]
 	if d > 0 && call.Exec != nil && call.Exec.Timeout > 0 {
-		d += call.Exec.Timeout
+		d = addSat(d, call.Exec.Timeout)
 	}
 	if d > 0 && call.Stop != nil && !call.Stop.Force {
 		grace := call.Stop.Timeout
 		if grace <= 0 {
 			grace = DefaultStopGrace
 		}
-		d += grace
+		d = addSat(d, grace)
 	}
 	return d
+}
+
+// addSat adds two positive durations, the largest Duration when the sum
+// would overflow (into a negative bound, which would mean none).
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
