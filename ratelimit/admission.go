@@ -53,6 +53,22 @@ const (
 	// grantDecay is how fast the counts of grants forget: their weight
 	// halves every ~180 grants.
 	grantDecay = 1.0 / 256
+	// grantWindow is how many slots handed to waiting calls the pool's
+	// rate is measured over at most: the time since the grant that many
+	// before (or since calls began to queue) over their number. Slots
+	// free in batches (calls that began together end together), and the
+	// time between two grants of a batch is nothing; the smoothed
+	// interval between grants that the pool used before took a burst's
+	// first batch for a rate of hundreds a second where the engine
+	// sustained twenty, and refused late.
+	grantWindow = 32
+	// minGrants is the fewest slots handed out in a period of queueing
+	// (and at least the limit) that measure its rate: one slot freed by a
+	// stop that waited out its grace period says little of the next.
+	minGrants = 8
+	// bestAging is how far the best interval moves toward each new
+	// measurement that is slower.
+	bestAging = 0.05
 	// recheckEvery is how often the waiting calls with a deadline are
 	// looked at again while no slot frees: time passing makes a call late
 	// as surely as a slow release does.
@@ -83,13 +99,18 @@ type pool struct {
 	samples int
 	grants  [numPrios]float64 // decaying counts of slots granted by priority
 
-	// The pool's throughput while calls queue: the mean time between two
-	// slots handed to waiters, in seconds, over intervals samples, and
-	// when the last was handed (zero when the queue emptied since).
+	// The pool's throughput while calls queue, as the time between two
+	// slots handed to waiters, in seconds: the last measured (intervals
+	// measurements so far), and the lowest of full windows, aging (bests
+	// so far). The current period of queueing began at queued, in
+	// seconds since epoch, and has handed grantN slots to waiters, the
+	// last grantWindow of them at grantAt (a ring).
 	interval  float64
 	intervals int
-	best      float64 // the lowest interval of recent saturated periods, aging
-	lastGrant time.Time
+	best      float64
+	queued    float64
+	grantAt   [grantWindow]float64
+	grantN    int
 	base      [contract.NumOps]float64 // best recent duration per operation, in seconds
 
 	// The calls in flight whose time measures the engine (engineTimed):
@@ -176,6 +197,9 @@ func (p *pool) acquire(ctx context.Context, call *middleware.Call, prio int, max
 		p.mu.Unlock()
 		return time.Time{}, 0, rejected(ctx, call, est, "too many calls in flight")
 	}
+	if p.waitingAhead(numPrios-1) == 0 { // calls begin to queue: a new period
+		p.queued, p.grantN = now.Sub(p.epoch).Seconds(), 0
+	}
 	e := p.queues[prio].PushBack(w)
 	if !w.deadline.IsZero() {
 		p.deadlined++
@@ -259,20 +283,42 @@ func (p *pool) sessionWork() float64 {
 }
 
 // slotTime returns the time between two slots handed out, in seconds:
-// as measured while calls queued, or, until there are a few of those
-// measurements, the service time over the limit.
+// as measured in the current period of queueing once it has handed out
+// as many slots as the limit (and minGrants), else as measured in an
+// earlier one, or,
+// before any, the service time over the limit.
 func (p *pool) slotTime(now time.Time) float64 {
-	if p.intervals < 5 {
-		return p.serviceAt(now) / float64(p.cap())
+	switch {
+	case p.grantN >= p.measuredAfter():
+		return p.windowSlot(now.Sub(p.epoch).Seconds())
+	case p.intervals > 0:
+		return p.interval
 	}
-	return p.interval
+	return p.serviceAt(now) / float64(p.cap())
+}
+
+// measuredAfter returns how many slots a period of queueing hands out
+// before they measure its rate.
+func (p *pool) measuredAfter() int { return max(p.cap(), minGrants) }
+
+// windowSlot returns the time between two slots handed out in the current
+// period of queueing were the next handed at t, in seconds since epoch:
+// the time from the grant grantWindow before that one (or from when calls
+// began to queue) to t, over the grants it spans.
+func (p *pool) windowSlot(t float64) float64 {
+	n := p.grantN + 1 // the grant at t
+	from := p.queued
+	if n > grantWindow {
+		from = p.grantAt[n%grantWindow] // grant n-grantWindow, the oldest kept
+	}
+	return (t - from) / float64(min(n, grantWindow))
 }
 
 // bestSlotTime returns the shortest time between two slots the pool has
-// sustained recently (the lowest smoothed interval, aging), or slotTime
-// before it has measured any.
+// sustained recently (the lowest of full windows, aging), or slotTime
+// before it has measured one.
 func (p *pool) bestSlotTime(now time.Time) float64 {
-	if p.intervals < 5 {
+	if p.intervals == 0 {
 		return p.slotTime(now)
 	}
 	return p.best
@@ -377,28 +423,30 @@ func (p *pool) release(op contract.Op, at, ran time.Time) {
 		}
 		p.inflight++
 		p.granted(prio, w.op, now)
-		if !p.lastGrant.IsZero() {
-			dt := now.Sub(p.lastGrant).Seconds()
-			if p.intervals == 0 {
-				p.interval = dt
-			}
-			p.interval += 0.1 * (dt - p.interval)
-			p.intervals++
-			switch {
-			case p.intervals == 5 || p.interval < p.best:
-				p.best = p.interval
-			case p.intervals > 5:
-				p.best += 0.01 * (p.interval - p.best)
-			}
-		}
-		p.lastGrant = now
+		p.measureGrant(now)
 		w.granted, w.at = true, now
 		close(w.ready)
 	}
-	if p.waitingAhead(numPrios-1) == 0 {
-		p.lastGrant = time.Time{} // the queue emptied: the next wait starts afresh
-	}
 	p.refuseLate(now)
+}
+
+// measureGrant counts a slot handed to a waiting call at now and, once
+// the current period of queueing has handed out as many as the limit,
+// measures the interval between grants; over a full window, it counts
+// toward the best.
+func (p *pool) measureGrant(now time.Time) {
+	t := now.Sub(p.epoch).Seconds()
+	if n := p.grantN + 1; n >= p.measuredAfter() {
+		p.interval = p.windowSlot(t)
+		p.intervals++
+		if p.intervals == 1 || p.interval < p.best {
+			p.best = p.interval
+		} else {
+			p.best += bestAging * (p.interval - p.best)
+		}
+	}
+	p.grantN++
+	p.grantAt[p.grantN%grantWindow] = t
 }
 
 // refuseLate refuses, at once, the waiting calls that by the estimate at

@@ -68,8 +68,12 @@
 // A call that finds its pool full waits, or is refused at once with
 // RATE_LIMITED when, by the pool's estimate, it cannot be done within its
 // caller's deadline. The estimate counts the calls ahead of it at the
-// rate the pool has been handing out slots while calls queued (before it
-// has measured that: its service time over its limit; before any call
+// rate the pool has been handing out slots while calls queued: over the
+// last 32 slots handed out, or since calls began to queue, once that
+// many as the limit (and at least 8) have been, so that the first slots
+// of a burst, which free together, are not taken for the rate the
+// engine sustains (before it has measured that: its service time over
+// its limit; before any call
 // finished: 250ms, about a container start on Docker 20.10 on 2 cores
 // with a few in flight). The service time is never taken as less than
 // the mean age of the calls of engine work in flight: each will take at
@@ -86,9 +90,11 @@
 // Waiting calls are looked at again whenever a slot frees, and every
 // 50ms while calls with a deadline wait (time passing makes a call late
 // too, and a hung engine frees no slot), and refused as soon as they can
-// no longer be done in time, instead of waiting out their deadlines. A waiting create is refused only once it could not be
-// admitted before its deadline even at the best rate the pool has
-// sustained recently: estimates made under load assume that the load
+// no longer be done in time, instead of waiting out their deadlines. A
+// waiting create is refused only once it could not be admitted before its
+// deadline even at the best rate the pool has sustained recently (the
+// lowest it measured, moving a twentieth of the way toward each slower
+// measurement): estimates made under load assume that the load
 // lasts, while the refusals themselves end it, and a create refused that
 // would have fitted is capacity lost. A refused call's RetryAfter is at
 // least the time its caller had left: within that deadline there is no
