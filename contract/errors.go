@@ -204,10 +204,11 @@ func writeID(b *strings.Builder, id string) {
 func (e *DriverError) Unwrap() error { return e.Err }
 
 // Is reports whether target is a *DriverError with the same code, so that
-// the sentinels match every error of their code.
+// the sentinels match every error of their code. A nil *DriverError
+// matches nothing.
 func (e *DriverError) Is(target error) bool {
 	t, ok := target.(*DriverError)
-	return ok && t.Code == e.Code
+	return ok && t != nil && t.Code == e.Code
 }
 
 func sentinel(c Code) *DriverError { return &DriverError{Code: c, Retryable: c.Retryable()} }

@@ -148,6 +148,26 @@ func TestErrorMessage(t *testing.T) {
 	}
 }
 
+// TestIsNilTarget checks that errors.Is with a nil target, typed or not,
+// reports false rather than panicking: a nil *DriverError matches no code.
+func TestIsNilTarget(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", contract.NewError(contract.CodeTimeout, contract.OpStartContainer, "c1", "", nil))
+	tests := []struct {
+		name string
+		give error
+	}{
+		{"typed nil", (*contract.DriverError)(nil)},
+		{"untyped nil", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if errors.Is(err, tt.give) {
+				t.Errorf("errors.Is(err, %#v) = true, want false", tt.give)
+			}
+		})
+	}
+}
+
 func TestUnwrap(t *testing.T) {
 	cause := errors.New("cause")
 	err := contract.NewError(contract.CodeVolumeRemove, contract.OpRemoveVolume, "v", "volume in use", cause)
