@@ -188,15 +188,17 @@ type progressKey struct{}
 // through [Progress] while a long operation makes progress (an image pull
 // that receives data). The timeout middleware sets it, so that its
 // timeout counts from the last progress: work that progresses is never
-// cut by a wall clock, while work that stalls is.
+// cut by a wall clock, while work that stalls is. A nil f means none:
+// Progress on the returned context does nothing, whatever ctx carried.
 func WithProgress(ctx context.Context, f func()) context.Context {
 	return context.WithValue(ctx, progressKey{}, f)
 }
 
 // Progress tells whoever set [WithProgress] on ctx that the operation made
-// progress; it does nothing when nobody did. Safe for concurrent use.
+// progress; it does nothing when nobody did, or when the nearest
+// WithProgress gave a nil func. Safe for concurrent use.
 func Progress(ctx context.Context) {
-	if f, ok := ctx.Value(progressKey{}).(func()); ok {
+	if f, ok := ctx.Value(progressKey{}).(func()); ok && f != nil {
 		f()
 	}
 }

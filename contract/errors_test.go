@@ -193,6 +193,35 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// TestProgress checks that Progress calls the func of the nearest
+// WithProgress, and that a nil func means none: it neither panics nor
+// reaches a func set further out.
+func TestProgress(t *testing.T) {
+	var calls int
+	count := func() { calls++ }
+	bg := context.Background()
+	tests := []struct {
+		name string
+		give context.Context
+		want int
+	}{
+		{"no func", bg, 0},
+		{"func", contract.WithProgress(bg, count), 1},
+		{"func beneath a value", context.WithValue(contract.WithProgress(bg, count), struct{}{}, 1), 1},
+		{"nil func", contract.WithProgress(bg, nil), 0},
+		{"nil func hides the outer one", contract.WithProgress(contract.WithProgress(bg, count), nil), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls = 0
+			contract.Progress(tt.give)
+			if calls != tt.want {
+				t.Errorf("Progress called the func %d times, want %d", calls, tt.want)
+			}
+		})
+	}
+}
+
 func TestOps(t *testing.T) {
 	ops := contract.Ops()
 	if len(ops) != 13 {
