@@ -132,7 +132,11 @@ func (d *decoder) record(p string, v any) map[string]string {
 	}
 	out := make(map[string]string, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out[k] = d.str(join(p, k), m[k])
+		s, ok := m[k].(string)
+		if !ok {
+			d.addEntry(p, k, "Expected string, received %s", typeName(m[k]))
+		}
+		out[k] = s
 	}
 	return out
 }
@@ -257,7 +261,7 @@ func (d *decoder) volumes(p string, v any) []VolumeMount {
 			case isStr && (s == string(MountBind) || s == string(MountVolume)):
 				m.Type = MountType(s)
 			case isStr:
-				d.add(join(ip, "type"), "Invalid enum value. Expected 'bind' | 'volume', received '%s'", s)
+				d.add(join(ip, "type"), "%s", badMountType(s))
 			default:
 				d.add(join(ip, "type"), "Expected 'bind' | 'volume', received %s", typeName(v))
 			}

@@ -3,6 +3,7 @@ package contract_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -147,6 +148,34 @@ func TestDecodeMatchesSchema(t *testing.T) {
 				t.Errorf("issues:\n got %q\nwant %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecodeQuotesInput checks that a key or enum value of the document
+// that could forge the error text, or blow it up, stands in an issue
+// quoted and cut, at the path of its map.
+func TestDecodeQuotesInput(t *testing.T) {
+	for _, s := range []string{"a\nb: Required", "\x1b[31mred", "a\u202eb", "a\x00b", strings.Repeat("x", 1<<20)} {
+		tests := []struct {
+			name string
+			doc  string
+			want string // the issue's path
+		}{
+			{"env key", edit(t, func(m map[string]any) { m["env"] = map[string]any{s: 1} }), "env"},
+			{"label key", edit(t, func(m map[string]any) { m["labels"] = map[string]any{s: nil} }), "labels"},
+			{"mount type", edit(t, func(m map[string]any) {
+				m["volumes"] = []any{map[string]any{"source": "v", "target": "/v", "type": s}}
+			}), "volumes.0.type"},
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%.20q/%s", s, tt.name), func(t *testing.T) {
+				_, err := contract.DecodeContainerConfig([]byte(tt.doc))
+				checkIssue(t, err, tt.want)
+				if msg := err.Error(); strings.Contains(msg, s) || len(msg) > 512 {
+					t.Errorf("error text shows the input as it is: %.200q", msg)
+				}
+			})
+		}
 	}
 }
 

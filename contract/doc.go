@@ -50,7 +50,8 @@
 //   - image is a reference in the OCI grammar
 //     [domain[:port]/]path[:tag][@digest];
 //   - command, when set, is not empty and has no NUL;
-//   - env names are not empty and have no '=' or NUL; values have no NUL;
+//   - env names are not empty, are printable and have no '='; values have
+//     no NUL;
 //   - label keys are not empty and are printable; values have no NUL;
 //   - cpu is finite and 0 (no limit) or a whole number of millicores from
 //     [MinCPU] (0.001) to [MaxCPU] cores; memory and disk are from 1 to
@@ -66,12 +67,19 @@
 //   - every capability is "ALL" or a Linux capability name, in any case,
 //     with or without "CAP_".
 //
-// Printable, here and for the label keys of volumes and networks and the
-// option keys of networks, is [Printable]: valid UTF-8 of Unicode graphic
-// characters with U+0020 as the only space, so no control, format (bidi
-// override, zero-width), line or paragraph separator, private-use or
-// unassigned character and no other space. In an id such characters forge
-// log lines, inject terminal escapes or let one id pass for another.
+// Printable, here and for the label keys of volumes and networks, the
+// option keys of networks and the env names of an exec, is [Printable]:
+// valid UTF-8 of Unicode graphic characters with U+0020 as the only space,
+// so no control, format (bidi override, zero-width), line or paragraph
+// separator, private-use or unassigned character and no other space. In an
+// id such characters forge log lines, inject terminal escapes or let one
+// id pass for another. No input forges or blows up the text of a
+// [ValidationError]: an issue names a map key in its path ("env.HOME")
+// only when the key is printable and at most 128 bytes, and is at the
+// map's path with the key quoted in its message otherwise; a string of
+// the input in a message (a mount type, a capability name) is quoted in
+// Go syntax, and cut to 64 bytes, when it is not printable or is longer
+// than 128 bytes.
 //
 // Whether a valid config is also safe (no Docker socket mounts, no added
 // SYS_ADMIN, non-root user, ...) is a policy decision, made by the

@@ -153,7 +153,7 @@ func (e *DriverError) Error() string {
 		b.WriteString(string(e.Op))
 		if e.ID != "" {
 			b.WriteString(" ")
-			writeID(&b, e.ID)
+			b.WriteString(shown(e.ID))
 		}
 		b.WriteString(": ")
 	}
@@ -174,30 +174,32 @@ func (e *DriverError) Error() string {
 	return b.String()
 }
 
-// maxShownID is the longest ID Error writes as it is.
+// maxShownID is the longest ID, or other string from the input, that an
+// error text shows as it is.
 const maxShownID = 128
 
-// writeID writes id as it is when it is short and [Printable], else quoted
-// and cut to half of maxShownID, at a rune boundary.
-func writeID(b *strings.Builder, id string) {
-	if len(id) <= maxShownID && Printable(id) {
-		b.WriteString(id)
-		return
+// shown returns s as it is when it is at most maxShownID bytes and
+// [Printable], else quoted: the form in which a string from the input
+// stands in an error text, where it cannot forge a line or blow up the
+// message.
+func shown(s string) string {
+	if len(s) <= maxShownID && Printable(s) {
+		return s
 	}
-	cut := id
-	if len(cut) > maxShownID/2 {
-		n := maxShownID / 2
-		for n > 0 && !utf8.RuneStart(cut[n]) {
-			n--
-		}
-		cut = cut[:n]
+	return quoted(s)
+}
+
+// quoted returns s quoted in Go syntax, cut to half of maxShownID bytes at
+// a rune boundary and followed by its length when it is longer.
+func quoted(s string) string {
+	if len(s) <= maxShownID/2 {
+		return strconv.Quote(s)
 	}
-	b.WriteString(strconv.Quote(cut))
-	if len(cut) < len(id) {
-		b.WriteString("...(")
-		b.WriteString(strconv.Itoa(len(id)))
-		b.WriteString(" bytes)")
+	n := maxShownID / 2
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
+	return strconv.Quote(s[:n]) + "...(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // Unwrap returns the cause.

@@ -49,6 +49,17 @@ func (is *issues) add(path, format string, args ...any) {
 	is.list = append(is.list, Issue{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
+// addEntry adds an issue about the entry of key k in the map at p: at
+// p.k when k is short and printable, else at p with the key quoted in
+// the message, so that a key from the input cannot forge the error text.
+func (is *issues) addEntry(p, k, format string, args ...any) {
+	if shown(k) == k {
+		is.add(join(p, k), format, args...)
+		return
+	}
+	is.add(p, "key %s: "+format, append([]any{quoted(k)}, args...)...)
+}
+
 func (is *issues) err(what string) error {
 	if len(is.list) == 0 {
 		return nil
@@ -152,19 +163,43 @@ func checkContainerConfig(is *issues, cfg ContainerConfig) {
 	checkSecurity(is, "security", cfg.Security)
 }
 
-// checkEnv checks environment variables: names not empty and without '='
-// or NUL, values without NUL.
-func checkEnv(is *issues, at string, env map[string]string) {
-	for _, k := range sortedKeys(env) {
-		p := join(at, k)
+// checkEnv checks environment variables: names not empty, printable and
+// without '=', values without NUL.
+func checkEnv(is *issues, p string, env map[string]string) {
+	checkMap(is, p, "variable name", env, func(k string) string {
+		if strings.IndexByte(k, '=') >= 0 {
+			return "variable name must not contain '='"
+		}
+		return ""
+	})
+}
+
+// checkLabels checks that every key is printable and no value has a NUL.
+func checkLabels(is *issues, p string, labels map[string]string) {
+	checkMap(is, p, "key", labels, nil)
+}
+
+// checkMap checks a map of strings in key order: every key is not empty,
+// [Printable] and passes rule, when there is one (rule returns what is
+// wrong, or ""); no value has a NUL. key names a key in the messages. The
+// issue of a key that is not printable is at p, with the key quoted in
+// the message, so that the key cannot forge the error text.
+func checkMap(is *issues, p, key string, m map[string]string, rule func(k string) string) {
+	for _, k := range sortedKeys(m) {
 		switch {
 		case k == "":
-			is.add(p, "variable name must not be empty")
-		case strings.ContainsAny(k, "=\x00"):
-			is.add(p, "variable name must not contain '=' or NUL")
+			is.add(p, "%s must not be empty", key)
+			continue
+		case !Printable(k):
+			is.add(p, "%s %s must be printable: graphic characters, U+0020 the only space", key, quoted(k))
+			continue
+		case rule != nil:
+			if msg := rule(k); msg != "" {
+				is.addEntry(p, k, "%s", msg)
+			}
 		}
-		if strings.IndexByte(env[k], 0) >= 0 {
-			is.add(p, "value must not contain NUL")
+		if strings.IndexByte(m[k], 0) >= 0 {
+			is.addEntry(p, k, "value must not contain NUL")
 		}
 	}
 }
@@ -173,7 +208,7 @@ func checkMount(is *issues, p string, m VolumeMount) {
 	switch m.Type {
 	case "", MountBind, MountVolume:
 	default:
-		is.add(join(p, "type"), "Invalid enum value. Expected 'bind' | 'volume', received '%s'", m.Type)
+		is.add(join(p, "type"), "%s", badMountType(string(m.Type)))
 		return
 	}
 	switch {
@@ -191,6 +226,18 @@ func checkMount(is *issues, p string, m VolumeMount) {
 	if !absClean(m.Target) || m.Target == "/" {
 		is.add(join(p, "target"), "must be an absolute, clean path other than /")
 	}
+}
+
+// badMountType is zod's message for a mount type that is not an enum
+// value, with the value as it is when it is short and printable, else
+// quoted so that it cannot forge the error text.
+func badMountType(s string) string {
+	if shown(s) == s {
+		s = "'" + s + "'"
+	} else {
+		s = quoted(s)
+	}
+	return "Invalid enum value. Expected 'bind' | 'volume', received " + s
 }
 
 // absClean reports whether p is absolute, has no NUL, no "." or ".."
@@ -218,30 +265,12 @@ func checkSecurity(is *issues, p string, s SecurityOptions) {
 	}
 	for i, c := range s.Capabilities.Drop {
 		if !KnownCapability(c) {
-			is.add(idx(join(p, "capabilities.drop"), i), "unknown capability %q", c)
+			is.add(idx(join(p, "capabilities.drop"), i), "unknown capability %s", quoted(c))
 		}
 	}
 	for i, c := range s.Capabilities.Add {
 		if !KnownCapability(c) {
-			is.add(idx(join(p, "capabilities.add"), i), "unknown capability %q", c)
-		}
-	}
-}
-
-// checkLabels checks that every key is printable and no value has a NUL.
-// The issue of a key that is not printable is at p, with the key quoted in
-// the message, so that the key cannot forge the error text.
-func checkLabels(is *issues, p string, labels map[string]string) {
-	for _, k := range sortedKeys(labels) {
-		switch {
-		case k == "":
-			is.add(p, "key must not be empty")
-		case !Printable(k):
-			var b strings.Builder
-			writeID(&b, k)
-			is.add(p, "key %s must be printable: graphic characters, U+0020 the only space", b.String())
-		case strings.IndexByte(labels[k], 0) >= 0:
-			is.add(join(p, k), "must not contain NUL")
+			is.add(idx(join(p, "capabilities.add"), i), "unknown capability %s", quoted(c))
 		}
 	}
 }

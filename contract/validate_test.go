@@ -290,6 +290,13 @@ func TestValidateRefusesUnprintableIDs(t *testing.T) {
 			checkIssue(t, contract.ValidateNetworkConfig(contract.NetworkConfig{
 				Name: "n", Options: map[string]string{tt.s: "v"}}), "options")
 
+			// Env names are ids too, in a config and in an exec.
+			cfg = contract.NewContainerConfig("s1", "alpine:3.20")
+			cfg.Env["K"+tt.s] = "v"
+			checkIssue(t, contract.ValidateContainerConfig(cfg), "env")
+			checkIssue(t, contract.ValidateExecOptions(contract.ExecOptions{
+				Command: []string{"ls"}, Env: map[string]string{tt.s: "v"}}), "env")
+
 			// Label values are free text: only NUL is refused.
 			cfg = contract.NewContainerConfig("s1", "alpine:3.20")
 			cfg.Labels["k"] = tt.s
@@ -300,6 +307,53 @@ func TestValidateRefusesUnprintableIDs(t *testing.T) {
 				t.Errorf("label value %q refused: %v", tt.s, err)
 			}
 		})
+	}
+}
+
+// TestIssueTextQuotesInput checks every place where a string of the input
+// becomes part of an issue, as a map key in the path or a value in the
+// message: one that could forge the error text (a newline, NUL, escape,
+// bidi override, invalid UTF-8) or blow it up (a megabyte) stands quoted
+// and cut, and the issue is where the table says.
+func TestIssueTextQuotesInput(t *testing.T) {
+	forged := "A\n2025 INFO all good\x00"
+	huge := "A=" + strings.Repeat("x", 1<<20)
+	givens := []struct{ name, s string }{{"forged line", forged}, {"megabyte", huge}}
+	for _, tt := range unprintable {
+		givens = append(givens, struct{ name, s string }{tt.name, "A=" + tt.s})
+	}
+	config := func(f func(*contract.ContainerConfig)) error {
+		cfg := contract.NewContainerConfig("s1", "alpine:3.20")
+		f(&cfg)
+		return contract.ValidateContainerConfig(cfg)
+	}
+	for _, g := range givens {
+		tests := []struct {
+			name string
+			err  error
+			want string // the issue's path
+		}{
+			{"env name", config(func(c *contract.ContainerConfig) { c.Env[g.s] = "v" }), "env"},
+			{"exec env name", contract.ValidateExecOptions(contract.ExecOptions{
+				Command: []string{"ls"}, Env: map[string]string{g.s: "v"}}), "env"},
+			{"label key with a bad value", config(func(c *contract.ContainerConfig) { c.Labels[g.s] = "\x00" }), "labels"},
+			{"mount type", config(func(c *contract.ContainerConfig) {
+				c.Volumes = []contract.VolumeMount{{Source: "data", Target: "/data", Type: contract.MountType(g.s)}}
+			}), "volumes.0.type"},
+			{"capability", contract.ValidateSecurityOptions(contract.SecurityOptions{
+				Capabilities: contract.Capabilities{Add: []string{g.s}}}), "capabilities.add.0"},
+		}
+		for _, tt := range tests {
+			t.Run(g.name+"/"+tt.name, func(t *testing.T) {
+				checkIssue(t, tt.err, tt.want)
+				if tt.err == nil {
+					return
+				}
+				if msg := tt.err.Error(); strings.Contains(msg, g.s) || len(msg) > 512 {
+					t.Errorf("error text shows the input as it is: %.200q", msg)
+				}
+			})
+		}
 	}
 }
 
