@@ -21,8 +21,12 @@ import (
 //
 // Two differences follow from Go's types and are refused with an issue:
 // memory, disk and pids must be integers that fit in int64, and cpu must be
-// finite. The semantic rules of [ValidateContainerConfig] are not applied;
-// call it on the result.
+// finite. An integer written as one (9007199254740993) is read exactly,
+// where JSON.parse would round it to a float64; one written in another
+// form (1e3, 128.0) is read as JSON.parse reads it, and is refused beyond
+// 2^53-1 (Number.MAX_SAFE_INTEGER), where the float64 it becomes may
+// differ from what was written. The semantic rules of
+// [ValidateContainerConfig] are not applied; call it on the result.
 func DecodeContainerConfig(data []byte) (ContainerConfig, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -159,20 +163,40 @@ func (d *decoder) number(p string, v any, min float64) (float64, bool) {
 	return f, true
 }
 
-func (d *decoder) integer(p string, v any, min float64) int64 {
-	f, ok := d.number(p, v, min)
+// maxExactFloat is the largest integer below which a float64 holds every
+// integer exactly: 2^53 - 1, JavaScript's Number.MAX_SAFE_INTEGER.
+const maxExactFloat = 1<<53 - 1
+
+// integer reads an integer of at least min. One written as a plain
+// integer is read exactly. One in another form (1e3, 128.0) is read as
+// JSON.parse reads it, as the nearest float64, which must be an integer
+// and at most maxExactFloat, so that the value read is the one written.
+func (d *decoder) integer(p string, v any, min int64) int64 {
+	if n, ok := v.(json.Number); ok {
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			if i < min {
+				d.add(p, "Number must be greater than or equal to %d", min)
+				return 0
+			}
+			return i
+		}
+	}
+	f, ok := d.number(p, v, float64(min))
 	if !ok {
 		return 0
 	}
-	if f != math.Trunc(f) {
+	switch {
+	case f != math.Trunc(f):
 		d.add(p, "Expected integer, received float")
-		return 0
-	}
-	if f >= math.MaxInt64 {
+	case f >= math.MaxInt64:
 		d.add(p, "Number must be less than or equal to %d", int64(math.MaxInt64))
-		return 0
+	case f > maxExactFloat:
+		d.add(p, "Number must be less than or equal to %d when written with a fraction or an exponent, "+
+			"beyond which a float64 does not hold it exactly; write it as a plain integer", maxExactFloat)
+	default:
+		return int64(f)
 	}
-	return int64(f)
+	return 0
 }
 
 func (d *decoder) config(doc any) ContainerConfig {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -131,6 +132,9 @@ func TestDecodeMatchesSchema(t *testing.T) {
 		{"fractional memory (Go form is an integer)", func(t *testing.T) string {
 			return edit(t, func(m map[string]any) { obj(m, "resources")["memory"] = 1.5 })
 		}, []contract.Issue{{"resources.memory", "Expected integer, received float"}}},
+		{"cpu below the smallest float64 is 0, as JSON.parse reads it", func(*testing.T) string {
+			return strings.Replace(validDoc, `"cpu": 0.5`, `"cpu": 1e-400`, 1)
+		}, nil},
 		{"huge pids", func(t *testing.T) string {
 			return edit(t, func(m map[string]any) { obj(m, "resources")["pids"] = 1e30 })
 		}, []contract.Issue{{"resources.pids", "Number must be less than or equal to 9223372036854775807"}}},
@@ -146,6 +150,60 @@ func TestDecodeMatchesSchema(t *testing.T) {
 			}
 			if got := issuesOf(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("issues:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDecodeIntegers checks that memory, disk and pids written as plain
+// integers are read exactly, all of int64, while other forms are read as
+// JSON.parse reads them and refused where the float64 they become may not
+// be what was written; every message is zod's or says why.
+func TestDecodeIntegers(t *testing.T) {
+	const (
+		tooBig   = "Number must be less than or equal to 9223372036854775807"
+		tooSmall = "Number must be greater than or equal to 1"
+		inexact  = "Number must be less than or equal to 9007199254740991 when written with a fraction or an exponent, " +
+			"beyond which a float64 does not hold it exactly; write it as a plain integer"
+	)
+	tests := []struct {
+		give string
+		want int64  // the memory read, when msg is ""
+		msg  string // the issue at resources.memory
+	}{
+		{give: "128", want: 128},
+		{give: "9007199254740993", want: 9007199254740993},
+		{give: "9223372036854775807", want: math.MaxInt64},
+		{give: "1e3", want: 1000},
+		{give: "1E3", want: 1000},
+		{give: "1000.0", want: 1000},
+		{give: "10e-1", want: 1},
+		{give: "9007199254740991.0", want: 9007199254740991},
+		{give: "9223372036854775808", msg: tooBig},
+		{give: "99999999999999999999999", msg: tooBig},
+		{give: "1e19", msg: tooBig},
+		{give: "9007199254740993.0", msg: inexact},
+		{give: "1e17", msg: inexact},
+		{give: "1.5", msg: "Expected integer, received float"},
+		{give: "0", msg: tooSmall},
+		{give: "-0", msg: tooSmall},
+		{give: "-9223372036854775808", msg: tooSmall},
+		{give: "-1e30", msg: tooSmall},
+		{give: "1e400", msg: "Expected finite number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			doc := strings.Replace(validDoc, `"memory": 128`, `"memory": `+tt.give, 1)
+			cfg, err := contract.DecodeContainerConfig([]byte(doc))
+			if tt.msg == "" {
+				if err != nil || cfg.Resources.Memory != tt.want {
+					t.Errorf("memory %s = %d, %v; want %d", tt.give, cfg.Resources.Memory, err, tt.want)
+				}
+				return
+			}
+			want := []contract.Issue{{Path: "resources.memory", Message: tt.msg}}
+			if got := issuesOf(t, err); !reflect.DeepEqual(got, want) {
+				t.Errorf("memory %s: issues %q, want %q", tt.give, got, want)
 			}
 		})
 	}
