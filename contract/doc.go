@@ -49,10 +49,16 @@
 //   - sessionId is not empty, at most 128 bytes and printable;
 //   - image is a reference in the OCI grammar
 //     [domain[:port]/]path[:tag][@digest];
-//   - command, when set, is not empty and has no NUL;
-//   - env names are not empty, are printable and have no '='; values have
-//     no NUL;
-//   - label keys are not empty and are printable; values have no NUL;
+//   - command, when set, is not empty;
+//   - env names are not empty, are printable and have no '=';
+//   - label keys are not empty and are printable;
+//   - every other string the engine receives (a command argument, an env
+//     or label value, a mount path) is valid UTF-8 without NUL: the
+//     engines' APIs take JSON, as the contract's JSON form is, and JSON
+//     cannot carry other bytes (encoding/json writes each as U+FFFD, so the
+//     engine would get other text than the one validated), and a NUL ends
+//     the C string the engine makes of it. Printable strings are valid
+//     UTF-8, and names checked against a pattern are ASCII;
 //   - cpu is finite and 0 (no limit) or a whole number of millicores from
 //     [MinCPU] (0.001) to [MaxCPU] cores; memory and disk are from 1 to
 //     [MaxMemory] and [MaxDisk] MB; pids from 1 to [MaxPIDs]. Within these

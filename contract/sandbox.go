@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"path"
-	"strings"
 	"time"
 )
 
@@ -151,10 +150,10 @@ type ContainerStats struct {
 }
 
 // ValidateExecOptions checks opts against the rules of [ExecOptions]: a
-// command with a non-empty program and no NUL in any argument, env as
-// ContainerConfig.Env, a working directory that is absolute and clean,
-// stdin and the output cap within their bounds, and a timeout that is not
-// negative. It returns nil or a CONFIGURATION error with every issue.
+// command with a non-empty program and every argument valid UTF-8 without
+// NUL, env as ContainerConfig.Env, a working directory as
+// [ValidateContainerPath] checks a path, stdin and the output cap within
+// their bounds, and a timeout that is not negative. It returns nil or a CONFIGURATION error with every issue.
 func ValidateExecOptions(opts ExecOptions) error {
 	var is issues
 	switch {
@@ -163,11 +162,7 @@ func ValidateExecOptions(opts ExecOptions) error {
 	case opts.Command[0] == "":
 		is.add("command.0", "the program must not be empty")
 	}
-	for i, arg := range opts.Command {
-		if strings.IndexByte(arg, 0) >= 0 {
-			is.add(idx("command", i), "must not contain NUL")
-		}
-	}
+	checkArgs(&is, "command", opts.Command)
 	checkEnv(&is, "env", opts.Env)
 	if opts.WorkingDir != "" {
 		checkContainerPath(&is, "workingDir", opts.WorkingDir)
@@ -188,7 +183,8 @@ func ValidateExecOptions(opts ExecOptions) error {
 }
 
 // ValidateContainerPath checks a path inside a container that a copy
-// names: absolute, clean (as path.Clean leaves it), without NUL and at
+// names: absolute, clean (as path.Clean leaves it), valid UTF-8 without
+// NUL (engines take paths in JSON, which cannot carry other bytes) and at
 // most [MaxPathLen] bytes. It returns nil or a CONFIGURATION error.
 func ValidateContainerPath(p string) error {
 	var is issues
@@ -197,11 +193,14 @@ func ValidateContainerPath(p string) error {
 }
 
 func checkContainerPath(is *issues, at, p string) {
-	switch {
-	case p == "":
+	if p == "" {
 		is.add(at, "Required: an absolute path inside the container")
-	case strings.IndexByte(p, 0) >= 0:
-		is.add(at, "must not contain NUL")
+		return
+	}
+	if !checkText(is, at, p) {
+		return
+	}
+	switch {
 	case len(p) > MaxPathLen:
 		is.add(at, "must be at most %d bytes", MaxPathLen)
 	case !path.IsAbs(p):

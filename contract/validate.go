@@ -143,11 +143,7 @@ func checkContainerConfig(is *issues, cfg ContainerConfig) {
 	if msg := checkImageRef(cfg.Image); msg != "" {
 		is.add("image", "%s", msg)
 	}
-	for i, arg := range cfg.Command {
-		if strings.IndexByte(arg, 0) >= 0 {
-			is.add(idx("command", i), "must not contain NUL")
-		}
-	}
+	checkArgs(is, "command", cfg.Command)
 	if cfg.Command != nil && len(cfg.Command) == 0 {
 		is.add("command", "must not be empty when set; leave it nil for the image's command")
 	}
@@ -163,8 +159,39 @@ func checkContainerConfig(is *issues, cfg ContainerConfig) {
 	checkSecurity(is, "security", cfg.Security)
 }
 
+// textIssue returns what makes s unfit to send to an engine, or "": a NUL,
+// which ends the C string the engine makes of it, or bytes that are not
+// UTF-8. The engines' APIs take JSON, as the contract's JSON form is, and
+// JSON cannot carry such bytes: encoding/json writes each as U+FFFD, so the
+// engine would get other text than the one validated.
+func textIssue(s string) string {
+	switch {
+	case strings.IndexByte(s, 0) >= 0:
+		return "must not contain NUL"
+	case !utf8.ValidString(s):
+		return "must be valid UTF-8: JSON, in which engines take it, cannot carry other bytes"
+	}
+	return ""
+}
+
+// checkText reports the textIssue of s at p, and whether there was none.
+func checkText(is *issues, p, s string) bool {
+	msg := textIssue(s)
+	if msg != "" {
+		is.add(p, "%s", msg)
+	}
+	return msg == ""
+}
+
+// checkArgs checks each argument of a command with checkText.
+func checkArgs(is *issues, p string, args []string) {
+	for i, arg := range args {
+		checkText(is, idx(p, i), arg)
+	}
+}
+
 // checkEnv checks environment variables: names not empty, printable and
-// without '=', values without NUL.
+// without '=', values text (see textIssue).
 func checkEnv(is *issues, p string, env map[string]string) {
 	checkMap(is, p, "variable name", env, func(k string) string {
 		if strings.IndexByte(k, '=') >= 0 {
@@ -174,16 +201,18 @@ func checkEnv(is *issues, p string, env map[string]string) {
 	})
 }
 
-// checkLabels checks that every key is printable and no value has a NUL.
+// checkLabels checks that every key is printable and every value text (see
+// textIssue).
 func checkLabels(is *issues, p string, labels map[string]string) {
 	checkMap(is, p, "key", labels, nil)
 }
 
 // checkMap checks a map of strings in key order: every key is not empty,
 // [Printable] and passes rule, when there is one (rule returns what is
-// wrong, or ""); no value has a NUL. key names a key in the messages. The
-// issue of a key that is not printable is at p, with the key quoted in
-// the message, so that the key cannot forge the error text.
+// wrong, or ""); every value is text (see textIssue). key names a key in
+// the messages. The issue of a key that is not printable is at p, with
+// the key quoted in the message, so that the key cannot forge the error
+// text.
 func checkMap(is *issues, p, key string, m map[string]string, rule func(k string) string) {
 	for _, k := range sortedKeys(m) {
 		switch {
@@ -198,8 +227,8 @@ func checkMap(is *issues, p, key string, m map[string]string, rule func(k string
 				is.addEntry(p, k, "%s", msg)
 			}
 		}
-		if strings.IndexByte(m[k], 0) >= 0 {
-			is.addEntry(p, k, "value must not contain NUL")
+		if msg := textIssue(m[k]); msg != "" {
+			is.addEntry(p, k, "value %s", msg)
 		}
 	}
 }
@@ -215,7 +244,7 @@ func checkMount(is *issues, p string, m VolumeMount) {
 	case m.Source == "":
 		is.add(join(p, "source"), "must not be empty")
 	case m.EffectiveType() == MountBind:
-		if !absClean(m.Source) {
+		if checkText(is, join(p, "source"), m.Source) && !absClean(m.Source) {
 			is.add(join(p, "source"), "bind source must be an absolute, clean host path")
 		}
 	default:
@@ -223,7 +252,7 @@ func checkMount(is *issues, p string, m VolumeMount) {
 			is.add(join(p, "source"), "volume source must be a volume name of [a-zA-Z0-9_.-]")
 		}
 	}
-	if !absClean(m.Target) || m.Target == "/" {
+	if checkText(is, join(p, "target"), m.Target) && (!absClean(m.Target) || m.Target == "/") {
 		is.add(join(p, "target"), "must be an absolute, clean path other than /")
 	}
 }

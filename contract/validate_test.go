@@ -1,11 +1,13 @@
 package contract_test
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/resilientdriver/resilient/contract"
 )
@@ -297,11 +299,12 @@ func TestValidateRefusesUnprintableIDs(t *testing.T) {
 			checkIssue(t, contract.ValidateExecOptions(contract.ExecOptions{
 				Command: []string{"ls"}, Env: map[string]string{tt.s: "v"}}), "env")
 
-			// Label values are free text: only NUL is refused.
+			// Label values are free text: only NUL and bytes that are
+			// not UTF-8 are refused.
 			cfg = contract.NewContainerConfig("s1", "alpine:3.20")
 			cfg.Labels["k"] = tt.s
 			err := contract.ValidateContainerConfig(cfg)
-			if strings.Contains(tt.s, "\x00") {
+			if strings.Contains(tt.s, "\x00") || !utf8.ValidString(tt.s) {
 				checkIssue(t, err, "labels.k")
 			} else if err != nil {
 				t.Errorf("label value %q refused: %v", tt.s, err)
@@ -353,6 +356,104 @@ func TestIssueTextQuotesInput(t *testing.T) {
 					t.Errorf("error text shows the input as it is: %.200q", msg)
 				}
 			})
+		}
+	}
+}
+
+// TestValidateRefusesInvalidUTF8 checks that every string the engine
+// receives in JSON is refused when it is not UTF-8, which JSON cannot
+// carry: encoding/json would send U+FFFD in its place.
+func TestValidateRefusesInvalidUTF8(t *testing.T) {
+	const bad = "caf\xe9" // Latin-1: no NUL, not UTF-8
+	config := func(f func(*contract.ContainerConfig)) error {
+		cfg := contract.NewContainerConfig("s1", "alpine:3.20")
+		f(&cfg)
+		return contract.ValidateContainerConfig(cfg)
+	}
+	exec := func(f func(*contract.ExecOptions)) error {
+		opts := contract.ExecOptions{Command: []string{"ls"}}
+		f(&opts)
+		return contract.ValidateExecOptions(opts)
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string // the issue's path
+	}{
+		{"command argument", config(func(c *contract.ContainerConfig) { c.Command = []string{"echo", bad} }), "command.1"},
+		{"env value", config(func(c *contract.ContainerConfig) { c.Env["PASS"] = bad }), "env.PASS"},
+		{"env name", config(func(c *contract.ContainerConfig) { c.Env[bad] = "x" }), "env"},
+		{"label value", config(func(c *contract.ContainerConfig) { c.Labels["team"] = bad }), "labels.team"},
+		{"label key", config(func(c *contract.ContainerConfig) { c.Labels[bad] = "x" }), "labels"},
+		{"bind source", config(func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "/srv/" + bad, Target: "/data"}}
+		}), "volumes.0.source"},
+		{"volume source", config(func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: bad, Target: "/data", Type: contract.MountVolume}}
+		}), "volumes.0.source"},
+		{"mount target", config(func(c *contract.ContainerConfig) {
+			c.Volumes = []contract.VolumeMount{{Source: "data", Target: "/" + bad}}
+		}), "volumes.0.target"},
+		{"session id", config(func(c *contract.ContainerConfig) { c.SessionID = bad }), "sessionId"},
+		{"image", config(func(c *contract.ContainerConfig) { c.Image = bad }), "image"},
+		{"network", config(func(c *contract.ContainerConfig) { c.Network = bad }), "network"},
+		{"user", config(func(c *contract.ContainerConfig) { c.Security.User = bad }), "security.user"},
+		{"exec argument", exec(func(o *contract.ExecOptions) { o.Command = []string{bad} }), "command.0"},
+		{"exec env value", exec(func(o *contract.ExecOptions) { o.Env = map[string]string{"A": bad} }), "env.A"},
+		{"exec working dir", exec(func(o *contract.ExecOptions) { o.WorkingDir = "/" + bad }), "workingDir"},
+		{"copy path", contract.ValidateContainerPath("/data/" + bad), "path"},
+		{"volume label", contract.ValidateVolumeConfig(contract.VolumeConfig{
+			Name: "v", Labels: map[string]string{"a": bad}}), "labels.a"},
+		{"network option", contract.ValidateNetworkConfig(contract.NetworkConfig{
+			Name: "n", Options: map[string]string{"a": bad}}), "options.a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkIssue(t, tt.err, tt.want)
+		})
+	}
+}
+
+// TestValidConfigSurvivesJSON checks that a config that passes validation
+// reaches the other side of its JSON form unchanged, whatever string stands
+// in any of its fields: what was validated is what the engine gets.
+func TestValidConfigSurvivesJSON(t *testing.T) {
+	fields := []struct {
+		name string
+		set  func(*contract.ContainerConfig, string)
+	}{
+		{"command", func(c *contract.ContainerConfig, s string) { c.Command = []string{"echo", s} }},
+		{"env name", func(c *contract.ContainerConfig, s string) { c.Env["K"+s] = "v" }},
+		{"env value", func(c *contract.ContainerConfig, s string) { c.Env["K"] = s }},
+		{"label key", func(c *contract.ContainerConfig, s string) { c.Labels["k"+s] = "v" }},
+		{"label value", func(c *contract.ContainerConfig, s string) { c.Labels["k"] = s }},
+		{"bind source", func(c *contract.ContainerConfig, s string) {
+			c.Volumes = []contract.VolumeMount{{Source: "/srv/" + s, Target: "/data"}}
+		}},
+		{"mount target", func(c *contract.ContainerConfig, s string) {
+			c.Volumes = []contract.VolumeMount{{Source: "data", Target: "/data/" + s}}
+		}},
+		{"session id", func(c *contract.ContainerConfig, s string) { c.SessionID = "s" + s }},
+	}
+	givens := []string{"plain", "café", "名前", "\ufffd", "caf\xe9", "\xff", "a\xe2\x80", "\xed\xa0\x80"}
+	for _, tt := range unprintable {
+		givens = append(givens, tt.s)
+	}
+	for _, f := range fields {
+		for _, s := range givens {
+			cfg := contract.NewContainerConfig("s1", "alpine:3.20")
+			f.set(&cfg, s)
+			if contract.ValidateContainerConfig(cfg) != nil {
+				continue
+			}
+			data, err := json.Marshal(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := contract.DecodeContainerConfig(data)
+			if err != nil || !reflect.DeepEqual(back, cfg) {
+				t.Errorf("%s %q: valid config changed through JSON:\n got %+v, %v\nwant %+v", f.name, s, back, err, cfg)
+			}
 		}
 	}
 }
