@@ -12,7 +12,11 @@
 //
 //   - Every method takes a [context.Context] first.
 //   - Timestamps are [time.Time] (zero means absent) and durations
-//     [time.Duration]; the JSON form converts them. A duration is written
+//     [time.Duration]; the JSON form converts them. A time is written in
+//     Unix milliseconds rounded down, and 0 is read as the zero time, so
+//     a nonzero time in the first millisecond of the epoch,
+//     1970-01-01T00:00:00Z itself included, is written as 1: a since
+//     filter at the epoch never becomes "all output". A duration is written
 //     in whole milliseconds rounded away from zero, so that no nonzero
 //     duration becomes 0, the default: 1ns to 1ms is 1, 1.2ms is 2, -0.5ms
 //     is -1 (a negative stop timeout stays negative, which the Docker

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -100,14 +101,7 @@ func TestJSONGolden(t *testing.T) {
 
 func TestJSONRoundTrip(t *testing.T) {
 	want := sample()
-	data, err := json.Marshal(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got document
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := roundTrip(t, want)
 	// Nil maps and slices of required fields come back empty.
 	want.MinimalConfig.Env, want.MinimalConfig.Labels = map[string]string{}, map[string]string{}
 	want.MinimalConfig.Volumes = []contract.VolumeMount{}
@@ -170,21 +164,9 @@ func TestJSONDurationsNeverRoundToZero(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.d.String(), func(t *testing.T) {
-			var stop struct {
-				Timeout *int64 `json:"timeout"`
-			}
-			data, _ := json.Marshal(contract.StopOptions{Timeout: tt.d})
-			if err := json.Unmarshal(data, &stop); err != nil {
-				t.Fatal(err)
-			}
-			switch {
-			case tt.want == 0 && stop.Timeout != nil:
-				t.Errorf("StopOptions{Timeout: %v} JSON = %s, want no timeout", tt.d, data)
-			case tt.want != 0 && (stop.Timeout == nil || *stop.Timeout != tt.want):
-				t.Errorf("StopOptions{Timeout: %v} JSON = %s, want timeout %d", tt.d, data, tt.want)
-			}
+			checkMillis(t, contract.StopOptions{Timeout: tt.d}, "timeout", tt.want)
 			var health struct{ Uptime int64 }
-			data, _ = json.Marshal(contract.DriverHealth{Uptime: tt.d})
+			data, _ := json.Marshal(contract.DriverHealth{Uptime: tt.d})
 			if err := json.Unmarshal(data, &health); err != nil || health.Uptime != tt.want {
 				t.Errorf("DriverHealth{Uptime: %v} JSON = %s, want uptime %d", tt.d, data, tt.want)
 			}
@@ -202,6 +184,86 @@ func TestJSONDurationsNeverRoundToZero(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJSONTimesNearTheEpoch checks that every time of the JSON form keeps
+// whether it is set through a round trip: 0 ms means absent, so a nonzero
+// time in the first millisecond of the Unix epoch is written as 1, and a
+// LogOptions.Since at the epoch never becomes "all output". A time comes
+// back within a millisecond of the original.
+func TestJSONTimesNearTheEpoch(t *testing.T) {
+	epoch := time.Unix(0, 0)
+	tests := []struct {
+		give time.Time
+		want int64 // milliseconds in JSON; 0 is absent
+	}{
+		{time.Time{}, 0},
+		{epoch, 1},
+		{epoch.Add(time.Nanosecond), 1},
+		{epoch.Add(time.Millisecond - 1), 1},
+		{epoch.Add(time.Millisecond), 1},
+		{epoch.Add(time.Millisecond + 1), 1},
+		{epoch.Add(2 * time.Millisecond), 2},
+		{epoch.Add(-time.Nanosecond), -1},
+		{epoch.Add(-time.Millisecond), -1},
+		{epoch.Add(-time.Millisecond - 1), -2},
+		{time.UnixMilli(1767225600123), 1767225600123},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give.Format(time.RFC3339Nano), func(t *testing.T) {
+			check := func(what string, back time.Time) {
+				t.Helper()
+				if back.IsZero() != tt.give.IsZero() {
+					t.Errorf("%s %v came back as %v", what, tt.give, back)
+				}
+				if d := tt.give.Sub(back); !tt.give.IsZero() && d.Abs() > time.Millisecond {
+					t.Errorf("%s %v came back as %v, %v away", what, tt.give, back, d)
+				}
+			}
+			checkMillis(t, contract.LogOptions{Since: tt.give}, "since", tt.want)
+			check("since", roundTrip(t, contract.LogOptions{Since: tt.give}).Since)
+			inst := roundTrip(t, contract.ContainerInstance{CreatedAt: tt.give, StartedAt: tt.give})
+			check("createdAt", inst.CreatedAt)
+			check("startedAt", inst.StartedAt)
+			check("volume createdAt", roundTrip(t, contract.Volume{CreatedAt: tt.give}).CreatedAt)
+			check("network createdAt", roundTrip(t, contract.Network{CreatedAt: tt.give}).CreatedAt)
+		})
+	}
+}
+
+// checkMillis checks the optional field of v's JSON form: left out when
+// want is 0, else the number want.
+func checkMillis(t *testing.T, v any, field string, want int64) {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := m[field]
+	switch {
+	case want == 0 && ok:
+		t.Errorf("%+v JSON = %s, want no %s", v, data, field)
+	case want != 0 && string(got) != strconv.FormatInt(want, 10):
+		t.Errorf("%+v JSON = %s, want %s %d", v, data, field, want)
+	}
+}
+
+// roundTrip returns v written to JSON and read back.
+func roundTrip[T any](t *testing.T, v T) T {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back T
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	return back
 }
 
 // TestJSONDurationsDoNotWrap checks that a millisecond count beyond the

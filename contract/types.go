@@ -450,18 +450,27 @@ func (n *Network) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// toMillis returns t in Unix milliseconds, rounded down as
+// time.UnixMilli does, or 0 for the zero time. 0 means absent, so a
+// nonzero time in the first millisecond of the epoch, 1970-01-01T00:00:00Z
+// itself included, is 1: a since filter at the epoch never becomes "all
+// output".
 func toMillis(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return t.UnixMilli()
+	if ms := t.UnixMilli(); ms != 0 {
+		return ms
+	}
+	return 1
 }
 
+// optMillis returns toMillis of t, or nil for the zero time.
 func optMillis(t time.Time) *int64 {
 	if t.IsZero() {
 		return nil
 	}
-	ms := t.UnixMilli()
+	ms := toMillis(t)
 	return &ms
 }
 
