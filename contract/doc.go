@@ -6,7 +6,11 @@
 // It is the Go port of a TypeScript interface package and stays
 // wire-compatible with it: JSON field names are the contract's camelCase
 // names, timestamps are Unix milliseconds, durations milliseconds, and
-// optional fields are omitted when empty.
+// optional fields are omitted when empty. Every type reads a key only when
+// it is a field's name to the letter, as JSON.parse and the TypeScript
+// types do: a key that differs in case ("ID", "readonly") is ignored like
+// any unknown key, where encoding/json alone would read it, even over the
+// exact one; of two equal keys the last wins.
 //
 // # Differences from the TypeScript contract
 //

@@ -3,6 +3,7 @@ package contract_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"math"
 	"os"
@@ -231,6 +232,81 @@ func TestJSONTimesNearTheEpoch(t *testing.T) {
 	}
 }
 
+// TestJSONKeysMatchExactly checks that every type reads a key only when
+// it is the field's JSON name to the letter, as JSON.parse and the
+// contract's TypeScript types do: a key that differs in case is ignored,
+// like any unknown key, and never overrides the exact one. Of two equal
+// keys the last wins, as in JSON.parse.
+func TestJSONKeysMatchExactly(t *testing.T) {
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"instance id, then ID", decoded[contract.ContainerInstance](t, `{"id":"a","ID":"b"}`).ID, "a"},
+		{"instance ID, then id", decoded[contract.ContainerInstance](t, `{"ID":"b","id":"a"}`).ID, "a"},
+		{"instance ID alone", decoded[contract.ContainerInstance](t, `{"ID":"b"}`).ID, ""},
+		{"instance id twice", decoded[contract.ContainerInstance](t, `{"id":"a","id":"b"}`).ID, "b"},
+		{"instance sessionid", decoded[contract.ContainerInstance](t, `{"sessionid":"s"}`).SessionID, ""},
+		{"instance CreatedAt", decoded[contract.ContainerInstance](t, `{"CreatedAt":5}`).CreatedAt.IsZero(), true},
+		{"instance resources", decoded[contract.ContainerInstance](t, `{"resources":{"cpu":1,"CPU":2,"Memory":3}}`).Resources,
+			contract.ResourceLimits{CPU: 1}},
+		{"limits", decoded[contract.ResourceLimits](t, `{"cpu":1,"Cpu":2,"PIDs":3}`), contract.ResourceLimits{CPU: 1}},
+		{"stop timeout", decoded[contract.StopOptions](t, `{"timeout":1,"Timeout":2,"FORCE":true}`),
+			contract.StopOptions{Timeout: time.Millisecond}},
+		{"logs", decoded[contract.LogOptions](t, `{"tail":1,"Tail":2,"Follow":true,"Since":5}`), contract.LogOptions{Tail: 1}},
+		{"health", decoded[contract.DriverHealth](t, `{"uptime":1,"Uptime":2,"containers":{"total":1,"Total":2,"Running":3}}`),
+			contract.DriverHealth{Uptime: time.Millisecond, Containers: contract.ContainerCounts{Total: 1}}},
+		{"counts", decoded[contract.ContainerCounts](t, `{"Total":2,"running":1}`), contract.ContainerCounts{Running: 1}},
+		{"volume", decoded[contract.Volume](t, `{"name":"a","Name":"b","MountPoint":"/m"}`).Name, "a"},
+		{"network", decoded[contract.Network](t, `{"driver":"a","Driver":"b"}`).Driver, "a"},
+		{"filter", decoded[contract.ContainerFilter](t, `{"sessionId":"a","SessionID":"b","sessionid":"c","Status":"running"}`),
+			contract.ContainerFilter{SessionID: "a"}},
+		{"volume config", decoded[contract.VolumeConfig](t, `{"Name":"b","driver":"local"}`), contract.VolumeConfig{Driver: "local"}},
+		{"network config", decoded[contract.NetworkConfig](t, `{"name":"n","Options":{"a":"b"}}`).Options == nil, true},
+		{"security", decoded[contract.SecurityOptions](t, `{"readOnly":true,"ReadOnly":false,"User":"root","capabilities":{"drop":["ALL"],"Add":["SYS_ADMIN"]}}`),
+			contract.SecurityOptions{ReadOnly: true, Capabilities: contract.Capabilities{Drop: []string{"ALL"}}}},
+		{"mount", decoded[contract.VolumeMount](t, `{"source":"v","target":"/v","readonly":true,"Type":"bind"}`),
+			contract.VolumeMount{Source: "v", Target: "/v"}},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s: got %+v, want %+v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// TestJSONTypeErrors checks that a value of the wrong type fails with an
+// *json.UnmarshalTypeError that names the field, nested ones by their
+// path, and the contract's type for a document that is not an object.
+func TestJSONTypeErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		err   error
+		field string
+		typ   string
+	}{
+		{"field", json.Unmarshal([]byte(`{"id":5}`), new(contract.ContainerInstance)), "id", "string"},
+		{"nested field", json.Unmarshal([]byte(`{"resources":{"cpu":"x"}}`), new(contract.ContainerInstance)), "resources.cpu", "float64"},
+		{"not an object", json.Unmarshal([]byte(`[]`), new(contract.ContainerFilter)), "", "contract.ContainerFilter"},
+	}
+	for _, tt := range tests {
+		var te *json.UnmarshalTypeError
+		if !errors.As(tt.err, &te) || te.Field != tt.field || te.Type.String() != tt.typ {
+			t.Errorf("%s: error %v (%+v), want a type error at %q of type %s", tt.name, tt.err, te, tt.field, tt.typ)
+		}
+	}
+}
+
+// decoded returns the value of type T that data is in JSON.
+func decoded[T any](t *testing.T, data string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(data), &v); err != nil {
+		t.Fatalf("decoding %s: %v", data, err)
+	}
+	return v
+}
+
 // checkMillis checks the optional field of v's JSON form: left out when
 // want is 0, else the number want.
 func checkMillis(t *testing.T, v any, field string, want int64) {
@@ -259,11 +335,7 @@ func roundTrip[T any](t *testing.T, v T) T {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back T
-	if err := json.Unmarshal(data, &back); err != nil {
-		t.Fatal(err)
-	}
-	return back
+	return decoded[T](t, string(data))
 }
 
 // TestJSONDurationsDoNotWrap checks that a millisecond count beyond the

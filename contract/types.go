@@ -3,6 +3,8 @@ package contract
 import (
 	"encoding/json"
 	"math"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -54,6 +56,12 @@ type ResourceLimits struct {
 	PIDs   int64   `json:"pids"`   // process count limit, >= 1
 }
 
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (l *ResourceLimits) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, l)
+}
+
 // SecurityOptions are the container's security settings. The zero value is
 // not secure; start from [DefaultSecurityOptions] or [NewSecurityOptions].
 type SecurityOptions struct {
@@ -61,6 +69,12 @@ type SecurityOptions struct {
 	NoNewPrivileges bool         `json:"noNewPrivileges"` // disable privilege escalation
 	User            string       `json:"user"`            // user to run as, "uid[:gid]" or a name
 	Capabilities    Capabilities `json:"capabilities"`    // Linux capabilities
+}
+
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (s *SecurityOptions) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, s)
 }
 
 // Capabilities lists Linux capabilities to drop and add, by name
@@ -83,6 +97,12 @@ func (c Capabilities) MarshalJSON() ([]byte, error) {
 	return json.Marshal(p)
 }
 
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (c *Capabilities) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, c)
+}
+
 // MountType is the kind of a [VolumeMount].
 type MountType string
 
@@ -99,6 +119,12 @@ type VolumeMount struct {
 	Target   string    `json:"target"`             // absolute path in the container
 	ReadOnly bool      `json:"readOnly,omitempty"` // mount read-only
 	Type     MountType `json:"type,omitempty"`     // "bind" or "volume"
+}
+
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (m *VolumeMount) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, m)
 }
 
 // EffectiveType returns the mount's type, resolving an empty Type from the
@@ -189,10 +215,11 @@ func (c ContainerInstance) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON reads the contract's JSON form.
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
 func (c *ContainerInstance) UnmarshalJSON(data []byte) error {
 	var j containerInstanceJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	if err := decodeExact(data, &j); err != nil {
 		return err
 	}
 	*c = ContainerInstance{
@@ -213,6 +240,12 @@ type ContainerFilter struct {
 	Status    ContainerStatus   `json:"status,omitempty"`
 	State     ContainerState    `json:"state,omitempty"`
 	Label     map[string]string `json:"label,omitempty"`
+}
+
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (f *ContainerFilter) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, f)
 }
 
 // Matches reports whether c passes the filter.
@@ -261,10 +294,11 @@ func (o StopOptions) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON reads the contract's JSON form.
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
 func (o *StopOptions) UnmarshalJSON(data []byte) error {
 	var j stopOptionsJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	if err := decodeExact(data, &j); err != nil {
 		return err
 	}
 	*o = StopOptions{Force: j.Force}
@@ -294,10 +328,11 @@ func (o LogOptions) MarshalJSON() ([]byte, error) {
 	return json.Marshal(logOptionsJSON{Follow: o.Follow, Tail: o.Tail, Since: optMillis(o.Since), Timestamps: o.Timestamps})
 }
 
-// UnmarshalJSON reads the contract's JSON form.
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
 func (o *LogOptions) UnmarshalJSON(data []byte) error {
 	var j logOptionsJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	if err := decodeExact(data, &j); err != nil {
 		return err
 	}
 	*o = LogOptions{Follow: j.Follow, Tail: j.Tail, Timestamps: j.Timestamps}
@@ -346,6 +381,12 @@ type ContainerCounts struct {
 	Stopped int `json:"stopped"`
 }
 
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (c *ContainerCounts) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, c)
+}
+
 type driverHealthJSON struct {
 	Status     HealthStatus    `json:"status"`
 	Version    string          `json:"version"`
@@ -359,10 +400,11 @@ func (h DriverHealth) MarshalJSON() ([]byte, error) {
 	return json.Marshal(driverHealthJSON{h.Status, h.Version, durationMillis(h.Uptime), h.Containers, h.Error})
 }
 
-// UnmarshalJSON reads the contract's JSON form.
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
 func (h *DriverHealth) UnmarshalJSON(data []byte) error {
 	var j driverHealthJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	if err := decodeExact(data, &j); err != nil {
 		return err
 	}
 	*h = DriverHealth{Status: j.Status, Version: j.Version, Uptime: millisDuration(j.Uptime), Containers: j.Containers, Error: j.Error}
@@ -374,6 +416,12 @@ type VolumeConfig struct {
 	Name   string            `json:"name"`
 	Driver string            `json:"driver,omitempty"` // "" is the engine's default ("local")
 	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (c *VolumeConfig) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, c)
 }
 
 // Volume describes a volume. In JSON, createdAt is Unix milliseconds.
@@ -400,10 +448,11 @@ func (v Volume) MarshalJSON() ([]byte, error) {
 	return json.Marshal(volumeJSON{v.ID, v.Name, v.Driver, v.Mountpoint, toMillis(v.CreatedAt), nonNilMap(v.Labels)})
 }
 
-// UnmarshalJSON reads the contract's JSON form.
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
 func (v *Volume) UnmarshalJSON(data []byte) error {
 	var j volumeJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	if err := decodeExact(data, &j); err != nil {
 		return err
 	}
 	*v = Volume{j.ID, j.Name, j.Driver, j.Mountpoint, fromMillis(j.CreatedAt), j.Labels}
@@ -416,6 +465,12 @@ type NetworkConfig struct {
 	Driver  string            `json:"driver,omitempty"` // "" is the engine's default ("bridge")
 	Labels  map[string]string `json:"labels,omitempty"`
 	Options map[string]string `json:"options,omitempty"` // driver options
+}
+
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
+func (c *NetworkConfig) UnmarshalJSON(data []byte) error {
+	return decodeExact(data, c)
 }
 
 // Network describes a network. In JSON, createdAt is Unix milliseconds.
@@ -440,14 +495,64 @@ func (n Network) MarshalJSON() ([]byte, error) {
 	return json.Marshal(networkJSON{n.ID, n.Name, n.Driver, toMillis(n.CreatedAt), nonNilMap(n.Labels)})
 }
 
-// UnmarshalJSON reads the contract's JSON form.
+// UnmarshalJSON reads the contract's JSON form, with keys matched exactly
+// (see the package doc).
 func (n *Network) UnmarshalJSON(data []byte) error {
 	var j networkJSON
-	if err := json.Unmarshal(data, &j); err != nil {
+	if err := decodeExact(data, &j); err != nil {
 		return err
 	}
 	*n = Network{j.ID, j.Name, j.Driver, fromMillis(j.CreatedAt), j.Labels}
 	return nil
+}
+
+// decodeExact decodes the JSON object data into the struct that dst points
+// to, giving each field the value of the key that is its JSON name to the
+// letter, as JSON.parse and the contract's TypeScript types read it.
+// encoding/json also matches a key that differs only in case, so that
+// {"id":"a","ID":"b"} would give ID "b"; here "ID" is a key of no field,
+// ignored like any other. Of two equal keys the last wins, as in
+// JSON.parse. A field's own UnmarshalJSON reads its value; dst's own is
+// never called, so a type's UnmarshalJSON may pass itself.
+func decodeExact(data []byte, dst any) error {
+	v := reflect.ValueOf(dst).Elem()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		if te, ok := err.(*json.UnmarshalTypeError); ok {
+			te.Type = v.Type()
+		}
+		return err
+	}
+	for i := range v.NumField() {
+		name, ok := jsonName(v.Type().Field(i))
+		raw, found := obj[name]
+		if !ok || !found {
+			continue
+		}
+		if err := json.Unmarshal(raw, v.Field(i).Addr().Interface()); err != nil {
+			if te, ok := err.(*json.UnmarshalTypeError); ok {
+				te.Struct, te.Field = v.Type().Name(), join(name, te.Field)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonName returns the key encoding/json gives the struct field f, and
+// false when it has none (unexported, or tagged "-").
+func jsonName(f reflect.StructField) (string, bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	name, _, hasOpts := strings.Cut(f.Tag.Get("json"), ",")
+	switch {
+	case name == "-" && !hasOpts:
+		return "", false
+	case name == "":
+		return f.Name, true
+	}
+	return name, true
 }
 
 // toMillis returns t in Unix milliseconds, rounded down as
