@@ -56,7 +56,8 @@
 //
 //   - sessionId is not empty, at most 128 bytes and printable;
 //   - image is a reference in the OCI grammar
-//     [domain[:port]/]path[:tag][@digest];
+//     [domain[:port]/]path[:tag][@digest], of at most [MaxImageRefLen]
+//     (520) bytes;
 //   - command, when set, is not empty;
 //   - env names are not empty, are printable and have no '=';
 //   - label keys are not empty and are printable;

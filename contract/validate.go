@@ -334,13 +334,29 @@ var imageRE = func() *regexp.Regexp {
 	return regexp.MustCompile(`^(` + name + `)(?::` + tag + `)?(?:@` + digest + `)?$`)
 }()
 
+// MaxImageRefLen is the longest image reference validation accepts, in
+// bytes: the longest the parts allow with a registered digest algorithm.
+// A name is at most 255 characters, domain and port included (the limit of
+// Docker's reference package); a tag at most 128 (the grammar); a digest
+// of sha512, the longest algorithm the OCI image spec registers, 7+128. A
+// longer input is refused before the reference grammar runs, whose cost
+// grows with the input (a megabyte would take a fraction of a second).
+const MaxImageRefLen = 255 + len(":") + 128 + len("@sha512:") + 128
+
+var imageTooLong = "must be at most " + strconv.Itoa(MaxImageRefLen) +
+	" bytes: a name of at most 255 characters, a tag of at most 128 and a sha512 digest"
+
 // ValidImageRef reports whether ref is a valid image reference:
-// [domain[:port]/]path[:tag][@digest], name at most 255 characters.
+// [domain[:port]/]path[:tag][@digest], name at most 255 characters, the
+// whole at most [MaxImageRefLen] bytes.
 func ValidImageRef(ref string) bool { return checkImageRef(ref) == "" }
 
 func checkImageRef(ref string) string {
-	if ref == "" {
+	switch {
+	case ref == "":
 		return "must not be empty"
+	case len(ref) > MaxImageRefLen:
+		return imageTooLong
 	}
 	m := imageRE.FindStringSubmatch(ref)
 	if m == nil {

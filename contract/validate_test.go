@@ -313,6 +313,44 @@ func TestValidateRefusesUnprintableIDs(t *testing.T) {
 	}
 }
 
+// TestImageRefLength checks that the longest reference the parts allow
+// (a 255-character name, a 128-character tag, a sha512 digest) passes, and
+// that a longer one is refused by its length, before the reference
+// grammar, whose issue it would otherwise get, runs on it.
+func TestImageRefLength(t *testing.T) {
+	name := "registry.example.com:5000/" + strings.Repeat("a", 255-len("registry.example.com:5000/"))
+	longest := name + ":" + strings.Repeat("t", 128) + "@sha512:" + strings.Repeat("0", 128)
+	if len(longest) != contract.MaxImageRefLen {
+		t.Fatalf("longest reference has %d bytes, MaxImageRefLen is %d", len(longest), contract.MaxImageRefLen)
+	}
+	if !contract.ValidImageRef(longest) {
+		t.Errorf("the longest valid reference is refused")
+	}
+	tooLong := "must be at most 520 bytes: a name of at most 255 characters, a tag of at most 128 and a sha512 digest"
+	tests := []struct {
+		name string
+		give string
+		want string // the issue at image
+	}{
+		{"name of 256 characters", name + "a", "repository name must be at most 255 characters"},
+		{"one byte more than the longest", longest + "0", tooLong},
+		{"a megabyte", strings.Repeat("a", 1<<20), tooLong},
+		{"a megabyte the grammar is slowest on", strings.Repeat("a-", 1<<19) + "b", tooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if contract.ValidImageRef(tt.give) {
+				t.Errorf("ValidImageRef accepts it")
+			}
+			cfg := contract.NewContainerConfig("s1", tt.give)
+			want := []contract.Issue{{Path: "image", Message: tt.want}}
+			if got := issuesOf(t, contract.ValidateContainerConfig(cfg)); !reflect.DeepEqual(got, want) {
+				t.Errorf("issues %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 // TestIssueTextQuotesInput checks every place where a string of the input
 // becomes part of an issue, as a map key in the path or a value in the
 // message: one that could forge the error text (a newline, NUL, escape,
