@@ -273,7 +273,9 @@ func (f ContainerFilter) Matches(c ContainerInstance) bool {
 type StopOptions struct {
 	// Timeout is how long the container gets to exit after SIGTERM before it
 	// is killed. Zero means the driver's default (10s for the bundled
-	// drivers).
+	// drivers). A negative timeout means nothing in the contract ("graceful
+	// stop timeout in ms"), and a driver refuses it with CONFIGURATION
+	// rather than guess.
 	Timeout time.Duration `json:"-"`
 	// Force kills the container at once.
 	Force bool `json:"force,omitempty"`
@@ -309,6 +311,8 @@ func (o *StopOptions) UnmarshalJSON(data []byte) error {
 }
 
 // LogOptions tune GetContainerLogs. In JSON, since is Unix milliseconds.
+// A negative Tail means nothing in the contract ("number of lines from
+// end"), and a driver refuses it with CONFIGURATION rather than guess.
 type LogOptions struct {
 	Follow     bool      `json:"-"` // follow the output; see [LogStreamer]
 	Tail       int       `json:"-"` // lines from the end; 0 means all
