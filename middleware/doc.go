@@ -80,7 +80,11 @@
 // /var/home/* are known, so a bind mount of a whole home, or of /home,
 // /Users, /run/user, /var or /, is refused for what it contains, while
 // /home/alice/projects passes. Paths are matched component by component,
-// never as string prefixes: /var/lib/dockerx is not /var/lib/docker. A
+// never as string prefixes: /var/lib/dockerx is not /var/lib/docker. They
+// are matched without regard to case, as macOS's file systems compare
+// names by default (/Users/bob/.Docker is ~/.docker there); on a
+// case-sensitive file system that refuses a few more paths, never fewer,
+// and the prefixes of [AllowBindMounts] compare exactly. A
 // project that has a folder of its own with such a name (a .docker folder
 // of Dockerfiles, say) allows it deliberately with [AllowBindMounts].
 package middleware

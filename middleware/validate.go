@@ -580,7 +580,7 @@ func components(p string) []string {
 func (ep enginePattern) match(s []string) (relation, loc string) {
 	if ep.anyDepth {
 		for i := 0; i+len(ep.comps) <= len(s); i++ {
-			if slices.Equal(s[i:i+len(ep.comps)], ep.comps) {
+			if slices.EqualFunc(s[i:i+len(ep.comps)], ep.comps, strings.EqualFold) {
 				end := i + len(ep.comps)
 				return isOrIn(len(s), end), "/" + strings.Join(s[:end], "/")
 			}
@@ -588,7 +588,7 @@ func (ep enginePattern) match(s []string) (relation, loc string) {
 		return "", ""
 	}
 	for i := 0; i < len(s) && i < len(ep.comps); i++ {
-		if ep.comps[i] != "*" && ep.comps[i] != s[i] {
+		if ep.comps[i] != "*" && !strings.EqualFold(ep.comps[i], s[i]) {
 			return "", ""
 		}
 	}
@@ -640,8 +640,8 @@ func (p *policy) bindRefusal(m contract.VolumeMount) string {
 		return why
 	}
 	for _, hp := range hostPaths {
-		refused := src == hp.path || within(hp.path, src)
-		if !refused && within(src, hp.path) {
+		refused := strings.EqualFold(src, hp.path) || withinFold(hp.path, src)
+		if !refused && withinFold(src, hp.path) {
 			switch hp.beneath {
 			case beneathRefused:
 				refused = true
@@ -653,9 +653,9 @@ func (p *policy) bindRefusal(m contract.VolumeMount) string {
 			continue
 		}
 		switch {
-		case src != hp.path && within(hp.path, src):
+		case !strings.EqualFold(src, hp.path) && withinFold(hp.path, src):
 			return fmt.Sprintf("bind mount of %q is refused: it contains %s, %s (CIS Docker Benchmark 5.5)", src, hp.path, hp.what)
-		case src != hp.path && hp.beneath == beneathReadOnly:
+		case !strings.EqualFold(src, hp.path) && hp.beneath == beneathReadOnly:
 			return fmt.Sprintf("writable bind mount of %q is refused: it exposes %s (CIS Docker Benchmark 5.5)", src, hp.what)
 		default:
 			return fmt.Sprintf("bind mount of %q is refused: it exposes %s (CIS Docker Benchmark 5.5)", src, hp.what)
@@ -671,6 +671,17 @@ func within(p, dir string) bool {
 		return true
 	}
 	return p == dir || strings.HasPrefix(p, dir) && p[len(dir)] == '/'
+}
+
+// withinFold is within, with paths compared as a case-insensitive file
+// system (macOS's by default, Windows') compares them: /Users/u/.Docker is
+// ~/.docker there. The refusals compare so, and fail closed on a
+// case-sensitive one; the allowed prefixes compare exactly.
+func withinFold(p, dir string) bool {
+	if dir == "/" {
+		return true
+	}
+	return strings.EqualFold(p, dir) || hasPrefixFold(p, dir) && len(p) > len(dir) && p[len(dir)] == '/'
 }
 
 func hasPrefixFold(s, prefix string) bool {
