@@ -309,6 +309,11 @@ var stopTests = []test{
 	{"NotFound", func(h *harness) {
 		h.wantCode("StopContainer(missing)", h.d.StopContainer(h.ctx, missingID(), stopOptions), contract.ErrContainerNotFound)
 	}},
+	{"NegativeTimeout", func(h *harness) {
+		inst := h.running()
+		h.wantCode("StopContainer(Timeout: -1s)", h.d.StopContainer(h.ctx, inst.ID, contract.StopOptions{Timeout: -time.Second}), contract.ErrConfiguration)
+		h.wantRunning("StopContainer(Timeout: -1s)", inst.ID)
+	}},
 }
 
 // wantStopped reports a violation unless the container is, or soon

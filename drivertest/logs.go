@@ -84,6 +84,8 @@ func testLogsTail(h *harness) {
 	if got := lines(h.logs(inst.ID, contract.LogOptions{Tail: len(allLines) + 10})); len(got) != len(allLines) {
 		h.Errorf("GetContainerLogs(Tail: more than there are) = %d lines, want all %d", len(got), len(allLines))
 	}
+	_, err := h.d.GetContainerLogs(h.ctx, inst.ID, contract.LogOptions{Tail: -1})
+	h.wantCode("GetContainerLogs(Tail: -1)", err, contract.ErrConfiguration)
 }
 
 func testLogsSince(h *harness) {

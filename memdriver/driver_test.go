@@ -664,7 +664,6 @@ func TestLogs(t *testing.T) {
 		{"all", contract.LogOptions{}, "one\ntwo\nthree\nfour\n"},
 		{"tail", contract.LogOptions{Tail: 2}, "three\nfour\n"},
 		{"tail larger", contract.LogOptions{Tail: 10}, "one\ntwo\nthree\nfour\n"},
-		{"negative tail", contract.LogOptions{Tail: -1}, "one\ntwo\nthree\nfour\n"},
 		{"since", contract.LogOptions{Since: t0.Add(2 * time.Second)}, "two\nthree\nfour\n"},
 		{"since and tail", contract.LogOptions{Since: t0.Add(2 * time.Second), Tail: 1}, "four\n"},
 		{"since future", contract.LogOptions{Since: t0.Add(time.Hour)}, ""},

@@ -111,6 +111,9 @@ func (d *Driver) GetContainerLogs(ctx context.Context, id string, opts contract.
 	if err := ctxErr(ctx, op, id); err != nil {
 		return "", err
 	}
+	if opts.Tail < 0 {
+		return "", contract.NewError(contract.CodeConfiguration, op, id, "tail must not be negative", nil)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.lookup(id)
@@ -138,6 +141,9 @@ func (d *Driver) StreamContainerLogs(ctx context.Context, id string, opts contra
 	const op = contract.OpStreamContainerLogs
 	if err := ctxErr(ctx, op, id); err != nil {
 		return nil, err
+	}
+	if opts.Tail < 0 {
+		return nil, contract.NewError(contract.CodeConfiguration, op, id, "tail must not be negative", nil)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

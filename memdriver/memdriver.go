@@ -334,6 +334,9 @@ func (d *Driver) StopContainer(ctx context.Context, id string, opts contract.Sto
 	if err := ctxErr(ctx, op, id); err != nil {
 		return err
 	}
+	if opts.Timeout < 0 {
+		return contract.NewError(contract.CodeConfiguration, op, id, "stop timeout must not be negative", nil)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.lookup(id)
