@@ -114,9 +114,8 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 	}
 }
 
-// finishCreate reads the pod back and fails closed: a pod whose limits or
-// security settings were not applied as asked is deleted, and the create
-// fails with RESOURCE_LIMIT naming what differs.
+// finishCreate reads the pod back and fails closed (see
+// [Driver.failClosed]). A pod it cannot read back is deleted.
 func (d *Driver) finishCreate(ctx context.Context, s podSpec) (contract.ContainerInstance, error) {
 	const op = contract.OpCreateContainer
 	name := s.pod.Name
@@ -125,12 +124,24 @@ func (d *Driver) finishCreate(ctx context.Context, s podSpec) (contract.Containe
 		d.discard(ctx, name, "")
 		return contract.ContainerInstance{}, mapErr(ctx, op, name, err)
 	}
-	if diff := appliedDiff(s.pod, got, s.limits, d.keys.gate); len(diff) > 0 {
-		d.discard(ctx, name, got.UID)
-		return contract.ContainerInstance{}, newErr(op, contract.CodeResourceLimit, name,
-			"the cluster did not apply "+strings.Join(diff, ", ")+", so the pod was deleted", nil)
+	if err := d.failClosed(ctx, op, s, got, d.keys.gate, ", so the pod was deleted"); err != nil {
+		return contract.ContainerInstance{}, err
 	}
 	return d.instanceOf(got), nil
+}
+
+// failClosed compares the pod got, as the API server holds it, with what s
+// asked (see appliedDiff; gate "" leaves the scheduling gate out). When the
+// limits or security settings were not applied as asked (an admission
+// plugin or webhook changed them), it deletes the pod and returns
+// RESOURCE_LIMIT naming what differs; outcome ends the message.
+func (d *Driver) failClosed(ctx context.Context, op contract.Op, s podSpec, got *corev1.Pod, gate, outcome string) error {
+	diff := appliedDiff(s.pod, got, s.limits, gate)
+	if len(diff) == 0 {
+		return nil
+	}
+	d.discard(ctx, got.Name, got.UID)
+	return newErr(op, contract.CodeResourceLimit, got.Name, "the cluster did not apply "+strings.Join(diff, ", ")+outcome, nil)
 }
 
 // adoptWaits are the pauses of adopt while the pod of the key is being
@@ -172,6 +183,21 @@ func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, n
 			return inst, false, ctxErr(op, name, err, nil)
 		}
 	}
+}
+
+// withAnnotation returns a copy of p with the annotation key set to value,
+// or without it when value is "".
+func withAnnotation(p *corev1.Pod, key, value string) *corev1.Pod {
+	np := p.DeepCopy()
+	if value == "" {
+		delete(np.Annotations, key)
+		return np
+	}
+	if np.Annotations == nil {
+		np.Annotations = map[string]string{}
+	}
+	np.Annotations[key] = value
+	return np
 }
 
 // discard deletes a pod the driver will not hand out, by force. It runs
@@ -262,7 +288,8 @@ func hasRun(p *corev1.Pod) bool {
 // scheduling gate, and waits until the container runs (or has already
 // exited) or fails clearly; see the package documentation. A container that
 // exited by itself gets a new pod, as the same container. Starting a
-// running container succeeds.
+// running container succeeds. A pod that a stop or start deleted to make
+// it again, without finishing, is made again first.
 func (d *Driver) StartContainer(ctx context.Context, id string) error {
 	const op = contract.OpStartContainer
 	unlock, err := d.lockFor(ctx, op, id)
@@ -275,10 +302,15 @@ func (d *Driver) StartContainer(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		if o, ok := d.interruptedRemake(p); ok {
+			if _, err := d.resumeRemake(ctx, op, p, o); err != nil {
+				return err
+			}
+			continue // made again: start it
+		}
 		switch {
 		case p.DeletionTimestamp != nil:
-			// Another driver stops or removes it: look again once it is
-			// gone.
+			// Being removed: look again once it is gone.
 			if err := d.waitGone(ctx, op, p, d.cfg.stopTimeout+goneMargin); err != nil {
 				return err
 			}
@@ -453,9 +485,10 @@ func (d *Driver) checkFits(ctx context.Context, op contract.Op, p *corev1.Pod) e
 // grace period (SIGTERM, then SIGKILL when it is over), and once it is gone
 // it is made again, held by the scheduling gate and marked stopped, with
 // the output so far. Force stops with the shortest grace the kubelet gives
-// (2s). Stopping a container that does not run succeeds. When ctx has a
-// deadline too short for the grace period, the grace period is shortened;
-// see the package documentation.
+// (2s). Stopping a container that does not run succeeds. A pod that a stop
+// or start deleted to make it again, without finishing, is made again,
+// stopped. When ctx has a deadline too short for the grace period, the
+// grace period is shortened; see the package documentation.
 func (d *Driver) StopContainer(ctx context.Context, id string, opts contract.StopOptions) error {
 	const op = contract.OpStopContainer
 	if opts.Timeout < 0 {
@@ -466,11 +499,18 @@ func (d *Driver) StopContainer(ctx context.Context, id string, opts contract.Sto
 		return err
 	}
 	defer unlock()
+	if o, ok := d.interruptedRemake(p); ok {
+		// Made again as a stop, whatever it was deleted for: a stop
+		// leaves the container not running.
+		o.gated, o.stopped = true, hasRun(p)
+		_, err := d.resumeRemake(ctx, op, p, o)
+		return err
+	}
 	switch {
 	case hasGate(p, d.keys.gate), terminal(p):
 		return nil // created, stopped or exited: it does not run
 	case p.DeletionTimestamp != nil:
-		return d.waitGone(ctx, op, p, d.cfg.stopTimeout+goneMargin)
+		return d.waitGone(ctx, op, p, d.cfg.stopTimeout+goneMargin) // being removed
 	}
 	timeout := opts.Timeout
 	if timeout == 0 {
@@ -512,34 +552,150 @@ type remakeOptions struct {
 	stopped bool          // mark it stopped: it ran and a stop ended it
 }
 
+// The values of the remake annotation, which a pod carries while a stop or
+// a start deletes it to make it again.
+const (
+	remakeStop  = "stop"  // made again gated (StopContainer)
+	remakeStart = "start" // made again ungated (StartContainer of an exited container)
+)
+
+// interruptedRemake reports whether p is being deleted by a stop or a
+// start that makes it again, and how to make it again, should that call
+// not finish: its driver's process ended, or the API server failed for
+// longer than it waited. The remake annotation says so; a pod deleted
+// otherwise (removed) has none.
+func (d *Driver) interruptedRemake(p *corev1.Pod) (o remakeOptions, ok bool) {
+	if p.DeletionTimestamp == nil {
+		return o, false
+	}
+	switch p.Annotations[d.keys.remake] {
+	case remakeStop:
+		o = remakeOptions{gated: true, stopped: hasRun(p)}
+	case remakeStart:
+	default:
+		return o, false
+	}
+	o.grace = d.cfg.stopTimeout
+	if g := p.DeletionGracePeriodSeconds; g != nil {
+		o.grace = time.Duration(*g) * time.Second
+	}
+	return o, true
+}
+
 // remake deletes a pod and makes it again under the same name, as the same
 // container: its labels, annotations and spec, the output of its runs so
-// far, and, for a stop, the time and exit code. Once the delete is under
-// way the rest runs even when ctx is done, bounded by cleanupTimeout, so
-// that an interrupted stop does not lose the container. The new pod is
-// checked as a create's is; one the cluster changed is deleted.
+// far, and, for a stop, the time and exit code. Before the delete the pod
+// is marked with the remake annotation, so that a later stop or start, of
+// this driver or another, finishes the work while the pod is being
+// deleted should this call not ([Driver.resumeRemake]). Once the delete
+// is sent the rest runs even when ctx is done, bounded by cleanupTimeout
+// past the grace period, so that an interrupted stop does not lose the
+// container: a delete whose answer is lost (NETWORK, TIMEOUT, or ctx ended
+// while it was in flight) may have been done, and is sent again until the
+// API server answers. The new pod is checked as a create's is; one the
+// cluster changed is deleted.
 func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o remakeOptions) (*corev1.Pod, error) {
 	id := old.Name
 	capture := d.captureLogs(ctx, old)
 	defer capture.cancel()
-	uid := old.UID
-	err := d.core.Pods(d.ns).Delete(ctx, id, metav1.DeleteOptions{
-		GracePeriodSeconds: new(graceSeconds(o.grace)),
-		Preconditions:      &metav1.Preconditions{UID: &uid},
-	})
-	if err != nil && !apierrors.IsNotFound(err) {
-		if apierrors.IsConflict(err) {
-			return nil, newErr(op, failureCode(op), id, "the container's pod was replaced meanwhile; try again", err)
-		}
-		return nil, mapErr(ctx, op, id, err)
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.grace+cleanupTimeout)
-	defer cancel()
-	last, err := d.waitGoneSeen(dctx, op, old, o.grace+goneMargin)
+	old, err := d.annotate(ctx, op, old, d.keys.remake, o.mark())
 	if err != nil {
 		return nil, err
 	}
-	logs := capture.wait(dctx)
+	uid := old.UID
+	del := metav1.DeleteOptions{
+		GracePeriodSeconds: new(graceSeconds(o.grace)),
+		Preconditions:      &metav1.Preconditions{UID: &uid},
+	}
+	err = d.core.Pods(d.ns).Delete(ctx, id, del)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.grace+cleanupTimeout)
+	defer cancel()
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+	case outcomeUnknown(ctx, op, err):
+		if err := d.deleteAgain(dctx, op, id, del); err != nil {
+			return nil, newErr(op, contract.CodeOf(err), id,
+				"the API server did not confirm the delete of the container's pod; while the pod is being deleted, a stop or start makes it again", err)
+		}
+	default:
+		_, _ = d.annotate(dctx, op, old, d.keys.remake, "") // it is not deleted
+		if apierrors.IsConflict(err) {
+			return nil, replacedErr(op, id, err)
+		}
+		return nil, mapErr(ctx, op, id, err)
+	}
+	return d.makeAgain(dctx, op, old, o, capture)
+}
+
+// mark is the value of the remake annotation for o.
+func (o remakeOptions) mark() string {
+	if o.gated {
+		return remakeStop
+	}
+	return remakeStart
+}
+
+// resumeRemake finishes the remake of p, which a stop or start deleted to
+// make it again and did not finish (see interruptedRemake), as o says.
+// Like remake, it runs even when ctx is done.
+func (d *Driver) resumeRemake(ctx context.Context, op contract.Op, p *corev1.Pod, o remakeOptions) (*corev1.Pod, error) {
+	capture := d.captureLogs(ctx, p)
+	defer capture.cancel()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.grace+cleanupTimeout)
+	defer cancel()
+	return d.makeAgain(dctx, op, p, o, capture)
+}
+
+// annotate sets the annotation key of the pod p to value, or removes it
+// when value is "", and returns the pod as updated. A pod that changed
+// meanwhile (the kubelet updates its status) is read again and updated, as
+// long as it is the same pod.
+func (d *Driver) annotate(ctx context.Context, op contract.Op, p *corev1.Pod, key, value string) (*corev1.Pod, error) {
+	for attempt := 1; ; attempt++ {
+		if p.Annotations[key] == value {
+			return p, nil
+		}
+		up, err := d.core.Pods(d.ns).Update(ctx, withAnnotation(p, key, value), metav1.UpdateOptions{})
+		if err == nil {
+			return up, nil
+		}
+		if !apierrors.IsConflict(err) || attempt == maxCreateAttempts || ctx.Err() != nil {
+			return nil, mapErr(ctx, op, p.Name, err)
+		}
+		cur, gerr := d.core.Pods(d.ns).Get(ctx, p.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return nil, mapErr(ctx, op, p.Name, gerr)
+		}
+		if cur.UID != p.UID {
+			return nil, replacedErr(op, p.Name, err)
+		}
+		p = cur
+	}
+}
+
+// deleteAgain sends a delete whose first answer was lost again, until the
+// API server answers it: done, under way, or the pod gone (NotFound; a
+// Conflict on the UID means another pod has its name now).
+func (d *Driver) deleteAgain(ctx context.Context, op contract.Op, id string, del metav1.DeleteOptions) error {
+	return persist(ctx, op, id, func() error {
+		err := d.core.Pods(d.ns).Delete(ctx, id, del)
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil
+		}
+		return err
+	})
+}
+
+// makeAgain waits until old, the pod a stop or start deleted, is gone and
+// makes it again as o says (see remake). ctx bounds it; it is not the
+// caller's.
+func (d *Driver) makeAgain(ctx context.Context, op contract.Op, old *corev1.Pod, o remakeOptions, capture *logCapture) (*corev1.Pod, error) {
+	id := old.Name
+	last, err := d.waitGoneSeen(ctx, op, old, o.grace+goneMargin)
+	if err != nil {
+		return nil, err
+	}
+	logs := capture.wait(ctx)
 
 	np := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -561,6 +717,7 @@ func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o 
 	if saved := joinLogs(ann[k.logs], logs); saved != "" {
 		ann[k.logs] = saved
 	}
+	delete(ann, k.remake)
 	delete(ann, k.stoppedAt)
 	delete(ann, k.exitCode)
 	delete(ann, k.finished)
@@ -583,14 +740,19 @@ func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o 
 	if o.gated {
 		np.Spec.SchedulingGates = append(np.Spec.SchedulingGates, corev1.PodSchedulingGate{Name: k.gate})
 	}
-	got, err := d.createAgain(dctx, op, np)
+	got, made, err := d.createAgain(ctx, op, np)
 	if err != nil {
 		return nil, err
 	}
-	if diff := appliedDiff(np, got, appliedLimits(np, 0), k.gate); len(diff) > 0 {
-		d.discard(dctx, id, got.UID)
-		return nil, newErr(op, contract.CodeResourceLimit, id,
-			"the cluster did not apply "+strings.Join(diff, ", ")+" when the container's pod was made again, so the container was removed", nil)
+	// A pod another driver made again may have been started since.
+	gate := ""
+	if made {
+		gate = k.gate
+	}
+	err = d.failClosed(ctx, op, podSpec{pod: np, limits: appliedLimits(np, 0)}, got, gate,
+		" when the container's pod was made again, so the container was removed")
+	if err != nil {
+		return nil, err
 	}
 	return got, nil
 }
@@ -598,26 +760,47 @@ func (d *Driver) remake(ctx context.Context, op contract.Op, old *corev1.Pod, o 
 // createAgain creates a pod a stop or start deleted and reads it back. An
 // API server that fails for a moment (a restart, an overload) must not
 // lose the container, so retryable failures are tried again until ctx is
-// done; a pod an earlier attempt made is taken when it is the same one.
-func (d *Driver) createAgain(ctx context.Context, op contract.Op, np *corev1.Pod) (*corev1.Pod, error) {
+// done; a pod of the same session that holds the name already (an earlier
+// attempt's, or another driver's that made it again) is taken, and made
+// is false then.
+func (d *Driver) createAgain(ctx context.Context, op contract.Op, np *corev1.Pod) (got *corev1.Pod, made bool, err error) {
 	id := np.Name
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+	err = persist(ctx, op, id, func() error {
 		_, err := d.core.Pods(d.ns).Create(ctx, np, metav1.CreateOptions{})
-		if err == nil || apierrors.IsAlreadyExists(err) {
-			got, gerr := d.core.Pods(d.ns).Get(ctx, id, metav1.GetOptions{})
-			switch {
-			case gerr == nil && err != nil && got.Annotations[d.keys.session] != np.Annotations[d.keys.session]:
-				return nil, mapErr(ctx, op, id, err) // the name was taken by another container
-			case gerr == nil:
-				return got, nil
-			}
-			err = gerr
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
 		}
-		if me := mapErr(ctx, op, id, err); !contract.IsRetryable(me) || ctx.Err() != nil {
-			return nil, newErr(op, contract.CodeOf(me), id, "the container's pod was deleted and could not be made again; the container is lost", me)
+		made = err == nil
+		p, gerr := d.core.Pods(d.ns).Get(ctx, id, metav1.GetOptions{})
+		switch {
+		case gerr != nil:
+			return gerr
+		case !made && p.Annotations[d.keys.session] != np.Annotations[d.keys.session]:
+			// Not retryable: the name is another container's.
+			return &contract.DriverError{Code: failureCode(op), Op: op, ID: id, Message: "its name was taken by another container", Err: err}
 		}
-		if sleep(ctx, delay) != nil {
-			return nil, newErr(op, contract.CodeTimeout, id, "the container's pod was deleted and could not be made again in time; the container is lost", err)
+		got = p
+		return nil
+	})
+	if err != nil {
+		return nil, false, newErr(op, contract.CodeOf(err), id, "the container's pod was deleted and could not be made again; the container is lost", err)
+	}
+	return got, made, nil
+}
+
+// persist calls try until it returns nil or an error that is not
+// retryable, or ctx is done, waiting longer each time (100ms, doubling up
+// to 2s): for a request that must not be lost to an API server that fails
+// for a moment. It returns try's last error, mapped: TIMEOUT once ctx's
+// deadline passed.
+func persist(ctx context.Context, op contract.Op, id string, try func() error) error {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		err := try()
+		if err == nil {
+			return nil
+		}
+		if me := mapErr(ctx, op, id, err); !contract.IsRetryable(me) || sleep(ctx, delay) != nil {
+			return mapErr(ctx, op, id, err)
 		}
 	}
 }
@@ -699,7 +882,7 @@ func (d *Driver) RemoveContainer(ctx context.Context, id string) error {
 	})
 	switch {
 	case apierrors.IsConflict(err) && ctx.Err() == nil:
-		return newErr(op, contract.CodeContainerRemove, id, "the container's pod was replaced meanwhile; try again", err)
+		return replacedErr(op, id, err)
 	case err != nil:
 		return mapErr(ctx, op, id, err)
 	}

@@ -89,6 +89,7 @@
 //	annotation P/finished-at        when the last run ended, when the kubelet reported it
 //	annotation P/started-at         when the last run started
 //	annotation P/logs               output of earlier runs (see Logs)
+//	annotation P/remake             on a pod a stop or start deletes to make it again: "stop", "start"
 //	scheduling gate P/start         holds a created or stopped pod unscheduled
 //
 // The caller's labels are kept in P/labels and also set as Kubernetes
@@ -210,14 +211,28 @@
 //     10s, and returns once it is gone.
 //
 // A pod made again keeps the first pod's labels, annotations and spec
-// (without its node and priority), and its output so far. Once a stop's
-// delete is under way, waiting and making the pod again run even if the
-// caller's context ends (bounded by a minute past the grace period), so an
-// interrupted stop does not lose the container. While this driver stops a
-// container, its reads of that container (GetContainer, logs, health) wait
-// for the stop rather than see the moment without a pod; another driver
-// instance may see the container absent for that moment. If the process
-// dies between the delete and the new create, the container is gone.
+// (without its node and priority), and its output so far. Before the
+// delete, the stop (or start) marks the pod with P/remake. Once the delete
+// is sent, waiting and making the pod again run even if the caller's
+// context ends (bounded by a minute past the grace period), so an
+// interrupted stop does not lose the container. A delete whose outcome is
+// unknown (its answer lost: NETWORK or TIMEOUT, or the caller's context
+// ended while it was in flight) is taken as possibly done: it is sent
+// again until the API server answers, and the pod is waited for and made
+// again as after any delete. While this driver stops a container, its
+// reads of that container (GetContainer, logs, health) wait for the stop
+// rather than see the moment without a pod; another driver instance may
+// see the container absent for that moment.
+//
+// A stop or start that finds the pod being deleted with P/remake (the call
+// that deleted it did not finish: its process ended, or the API server
+// failed for longer than it waited) finishes the work: StopContainer makes
+// the pod again stopped, StartContainer makes it again and starts it.
+// Such a pod being deleted by a stop reads as running, so that the retry
+// layer, which reads the state before it repeats a stop whose outcome is
+// unknown, repeats it. A pod being deleted without P/remake is being
+// removed, and is not made again. If the process dies and the pod is gone
+// before another stop or start comes, the container is gone.
 //
 // A stop's grace period is StopOptions.Timeout, zero meaning the default
 // (10s), rounded up to whole seconds. When ctx has a deadline that leaves
@@ -230,7 +245,8 @@
 // # Status mapping
 //
 //	pod                                                    status    state
-//	being deleted, container running                       running   running
+//	being deleted, container running, or by a stop         running   running
+//	  (P/remake "stop")
 //	being deleted, otherwise                               removing  terminated
 //	gated, without P/stopped-at                            created   terminated
 //	gated, with P/stopped-at                               stopped   terminated

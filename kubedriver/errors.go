@@ -123,6 +123,23 @@ func mapErr(ctx context.Context, op contract.Op, id string, err error) error {
 	return newErr(op, failureCode(op), id, "", err)
 }
 
+// outcomeUnknown reports whether a request that failed with err may still
+// have been carried out: the caller's context ended while it was in
+// flight, or the answer was lost or came too late (NETWORK, TIMEOUT).
+func outcomeUnknown(ctx context.Context, op contract.Op, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	code := contract.CodeOf(mapErr(ctx, op, "", err))
+	return code == contract.CodeNetwork || code == contract.CodeTimeout
+}
+
+// replacedErr is the error of a change to a container whose pod another
+// pod replaced meanwhile (a precondition on its UID failed).
+func replacedErr(op contract.Op, id string, err error) error {
+	return newErr(op, failureCode(op), id, "the container's pod was replaced meanwhile; try again", err)
+}
+
 // ctxErr is the error of a call whose own context is done: TIMEOUT for a
 // deadline, the op's code for a cancellation, never retryable.
 func ctxErr(op contract.Op, id string, cerr, err error) error {

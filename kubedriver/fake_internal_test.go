@@ -3,7 +3,12 @@ package kubedriver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	fakecorev1 "k8s.io/client-go/kubernetes/typed/core/v1/fake"
 	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
@@ -33,6 +39,7 @@ import (
 type fakeClients struct {
 	fake    *k8stesting.Fake
 	tracker k8stesting.ObjectTracker
+	api     *fakeAPI // the tracker's pods, with the API server's rules
 }
 
 func (f *fakeClients) CoreV1() corev1client.CoreV1Interface {
@@ -66,14 +73,22 @@ func newFake(t *testing.T, nodePIDs int64, objs ...runtime.Object) (*Driver, *fa
 			t.Fatal(err)
 		}
 	}
-	f := &fakeClients{fake: &k8stesting.Fake{}, tracker: tracker}
-	f.fake.AddReactor("*", "*", k8stesting.ObjectReaction(tracker))
-	d, err := New(WithClientset(f), WithNamespace(testNamespace), WithStartTimeout(time.Second))
+	return (&fakeClients{tracker: tracker, api: &fakeAPI{tracker: tracker}}).another(t, nodePIDs)
+}
+
+// another returns a second driver, with clients of its own, on the objects
+// of f: another process on the same cluster.
+func (f *fakeClients) another(t *testing.T, nodePIDs int64) (*Driver, *fakeClients) {
+	t.Helper()
+	g := &fakeClients{fake: &k8stesting.Fake{}, tracker: f.tracker, api: f.api}
+	g.fake.AddReactor("*", "pods", f.api.react)
+	g.fake.AddReactor("*", "*", k8stesting.ObjectReaction(f.tracker))
+	d, err := New(WithClientset(g), WithNamespace(testNamespace), WithStartTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.cfg.nodePIDs = func(context.Context, string) (int64, error) { return nodePIDs, nil }
-	return d, f
+	return d, g
 }
 
 var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
@@ -85,6 +100,186 @@ func (f *fakeClients) pods(t *testing.T) []corev1.Pod {
 		t.Fatal(err)
 	}
 	return obj.(*corev1.PodList).Items
+}
+
+// first handles the first request of verb on pods with handle, and lets
+// the later ones through.
+func (f *fakeClients) first(verb string, handle func(a k8stesting.Action) (runtime.Object, error)) {
+	done := false
+	f.fake.PrependReactor(verb, "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if done {
+			return false, nil, nil
+		}
+		done = true
+		obj, err := handle(a)
+		return true, obj, err
+	})
+}
+
+// serve answers a request as the fake API server does.
+func (f *fakeClients) serve(a k8stesting.Action) (runtime.Object, error) {
+	if ok, obj, err := f.api.react(a); ok {
+		return obj, err
+	}
+	_, obj, err := k8stesting.ObjectReaction(f.tracker)(a)
+	return obj, err
+}
+
+// lost carries a request out and loses its answer: the client's
+// connection breaks.
+func (f *fakeClients) lost(a k8stesting.Action) (runtime.Object, error) {
+	_, _ = f.serve(a)
+	return nil, lostAnswer(a.GetVerb())
+}
+
+// kubeletStops is how long the fake node's kubelet takes to stop a pod
+// deleted with a grace period.
+const kubeletStops = 200 * time.Millisecond
+
+// lostAnswer is client-go's error for a request whose connection broke
+// before the answer came.
+func lostAnswer(op string) error {
+	return &url.Error{Op: op, URL: "https://api.test/api/v1/namespaces/test/pods", Err: syscall.ECONNRESET}
+}
+
+// wantStatus fails the test unless GetContainer reports the container with
+// status want; want "" means the container is gone.
+func wantStatus(t *testing.T, what string, d *Driver, id string, want contract.ContainerStatus) {
+	t.Helper()
+	got, err := d.GetContainer(t.Context(), id)
+	switch {
+	case err != nil:
+		t.Fatalf("%s: GetContainer = %v", what, err)
+	case want == "" && got != nil:
+		t.Fatalf("%s: GetContainer = %s, want the container gone", what, got.Status)
+	case want != "" && got == nil:
+		t.Fatalf("%s: GetContainer = nil, want the container %s: it was lost", what, want)
+	case want != "" && got.Status != want:
+		t.Fatalf("%s: status = %s, want %s", what, got.Status, want)
+	}
+}
+
+// fakeAPI adds to the object tracker, for pods, what the API server does
+// and the tracker does not: a pod made gets a UID and every write a new
+// resourceVersion; an update of a pod that changed since it was read, and
+// a delete whose preconditions (UID, resourceVersion) do not hold, fail
+// with Conflict. With a node (see runPods) the pods also run.
+type fakeAPI struct {
+	tracker k8stesting.ObjectTracker
+	mu      sync.Mutex
+	version int
+	uids    int
+	// stopIn, when set, is how long the node's kubelet takes to stop a
+	// running pod that is deleted with a grace period: until then the pod
+	// stays, with a deletionTimestamp. The node runs every pod without
+	// scheduling gates.
+	stopIn time.Duration
+}
+
+// runPods puts a node under the fake API: it runs every pod without
+// scheduling gates, and takes stopIn to stop one deleted with a grace
+// period.
+func (a *fakeAPI) runPods(stopIn time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopIn = stopIn
+}
+
+func (a *fakeAPI) react(action k8stesting.Action) (bool, runtime.Object, error) {
+	if action.GetSubresource() != "" {
+		return false, nil, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ns := action.GetNamespace()
+	switch act := action.(type) {
+	case k8stesting.CreateActionImpl:
+		p := act.GetObject().(*corev1.Pod)
+		a.uids++
+		p.UID = k8stypes.UID(fmt.Sprintf("uid-%d", a.uids))
+		return a.store(p, ns, true)
+	case k8stesting.UpdateActionImpl:
+		p := act.GetObject().(*corev1.Pod)
+		cur, err := a.get(ns, p.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		if p.ResourceVersion != cur.ResourceVersion || p.UID != cur.UID {
+			return true, nil, apierrors.NewConflict(podsResource.GroupResource(), p.Name, errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+		}
+		return a.store(p, ns, false)
+	case k8stesting.DeleteActionImpl:
+		cur, err := a.get(ns, act.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		if pre := act.DeleteOptions.Preconditions; pre != nil &&
+			(pre.UID != nil && *pre.UID != cur.UID || pre.ResourceVersion != nil && *pre.ResourceVersion != cur.ResourceVersion) {
+			return true, nil, apierrors.NewConflict(podsResource.GroupResource(), act.Name, errors.New("precondition failed"))
+		}
+		grace := act.DeleteOptions.GracePeriodSeconds
+		if cs := containerStatus(cur); a.stopIn > 0 && (grace == nil || *grace > 0) && cs != nil && cs.State.Running != nil {
+			if cur.DeletionTimestamp == nil {
+				cur.DeletionTimestamp = &metav1.Time{Time: time.Now().Add(a.stopIn)}
+				cur.DeletionGracePeriodSeconds = grace
+			}
+			_, obj, err := a.store(cur, ns, false)
+			return true, obj, err
+		}
+		return true, nil, a.tracker.Delete(podsResource, ns, act.Name)
+	case k8stesting.GetActionImpl:
+		// The kubelet stopped a pod whose grace period is over.
+		if cur, err := a.get(ns, act.Name); err == nil && cur.DeletionTimestamp != nil && time.Now().After(cur.DeletionTimestamp.Time) {
+			_ = a.tracker.Delete(podsResource, ns, act.Name)
+		}
+	}
+	return false, nil, nil
+}
+
+// set changes the pod name as the API server's other clients do (the
+// kubelet, a controller): with a new resourceVersion.
+func (a *fakeAPI) set(t *testing.T, name string, change func(p *corev1.Pod)) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, err := a.get(testNamespace, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(p)
+	if _, _, err := a.store(p, testNamespace, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (a *fakeAPI) get(ns, name string) (*corev1.Pod, error) {
+	obj, err := a.tracker.Get(podsResource, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1.Pod), nil
+}
+
+// store creates or updates p with a new resourceVersion; a node runs it
+// when it has no scheduling gates.
+func (a *fakeAPI) store(p *corev1.Pod, ns string, create bool) (bool, runtime.Object, error) {
+	p = p.DeepCopy()
+	a.version++
+	p.ResourceVersion = strconv.Itoa(a.version)
+	if a.stopIn > 0 && len(p.Spec.SchedulingGates) == 0 && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodRunning {
+		p.Spec.NodeName = "node-1"
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: containerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+		}}}
+	}
+	write := func() error { return a.tracker.Update(podsResource, p, ns) }
+	if create {
+		write = func() error { return a.tracker.Create(podsResource, p, ns) }
+	}
+	if err := write(); err != nil {
+		return true, nil, err
+	}
+	return true, p, nil
 }
 
 func wantCode(t *testing.T, what string, err error, code contract.Code) {
@@ -318,6 +513,8 @@ func TestStatusOf(t *testing.T) {
 		{"failed", nil, nil, corev1.PodFailed, &done, false, contract.StatusExited},
 		{"stopping", nil, nil, corev1.PodRunning, &running, true, contract.StatusRunning},
 		{"being removed", nil, nil, corev1.PodSucceeded, &done, true, contract.StatusRemoving},
+		{"being stopped, killed", nil, map[string]string{k.remake: remakeStop}, corev1.PodRunning, &done, true, contract.StatusRunning},
+		{"being made again to start", nil, map[string]string{k.remake: remakeStart}, corev1.PodSucceeded, &done, true, contract.StatusRemoving},
 		{"node lost", nil, nil, corev1.PodUnknown, nil, false, contract.StatusDead},
 	} {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: tt.ann}, Spec: corev1.PodSpec{SchedulingGates: tt.gates}, Status: corev1.PodStatus{Phase: tt.phase}}

@@ -257,8 +257,15 @@ func assertNothingLeft(t *testing.T, ctx context.Context, ns string) {
 // concurrent containers of one core each run at once.
 func newDriver(t *testing.T, ns string, opts ...kubedriver.Option) *kubedriver.Driver {
 	t.Helper()
+	return newDriverVia(t, kubedriver.WithKubeconfig(os.Getenv("KUBECONFIG")), ns, opts...)
+}
+
+// newDriverVia is newDriver reaching the cluster as connect says
+// (WithKubeconfig, WithRESTConfig).
+func newDriverVia(t *testing.T, connect kubedriver.Option, ns string, opts ...kubedriver.Option) *kubedriver.Driver {
+	t.Helper()
 	base := []kubedriver.Option{
-		kubedriver.WithKubeconfig(os.Getenv("KUBECONFIG")),
+		connect,
 		kubedriver.WithNamespace(ns),
 		kubedriver.WithCPURequestFraction(0.01),
 		kubedriver.WithStartTimeout(time.Minute),

@@ -36,6 +36,7 @@ type keys struct {
 	finished  string // when its last run ended, as the kubelet reported it
 	startedAt string // when its last run started (RFC 3339)
 	logs      string // output of earlier runs, timestamped lines
+	remake    string // on a pod a stop or start deletes to make it again: what for
 
 	// gate holds a pod unscheduled until StartContainer removes it.
 	gate string
@@ -61,6 +62,7 @@ func newKeys(prefix string) keys {
 		finished:    k("finished-at"),
 		startedAt:   k("started-at"),
 		logs:        k("logs"),
+		remake:      k("remake"),
 		gate:        k("start"),
 	}
 }

@@ -17,7 +17,10 @@ func (d *Driver) statusOf(p *corev1.Pod) contract.ContainerStatus {
 	running := cs != nil && cs.State.Running != nil
 	switch {
 	case p.DeletionTimestamp != nil:
-		if running {
+		if running || p.Annotations[k.remake] == remakeStop {
+			// A stop is not done until the pod is made again: the
+			// retry layer's check of the state repeats it then, and the
+			// repeat makes it again (see resumeRemake).
 			return contract.StatusRunning
 		}
 		return contract.StatusRemoving
