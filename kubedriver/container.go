@@ -107,7 +107,7 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			name = d.keys.podName(cfg.SessionID, "") // a random name was taken
 			continue
 		}
-		inst, found, err := d.adopt(ctx, cfg, key, name)
+		inst, found, err := d.adopt(ctx, cfg, s, key)
 		if err != nil || found {
 			return inst, err
 		}
@@ -151,10 +151,12 @@ var adoptWaits = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 
 
 // adopt handles a create whose pod name, derived from the key, is taken:
 // the pod is returned when a create with the same key and session made
-// it. found is false when the holder of the name is gone, so the create
-// may try again.
-func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, name string) (inst contract.ContainerInstance, found bool, err error) {
+// it, and it is checked as a new pod is ([Driver.failClosed], the gate
+// left out: the container may have been started since). found is false
+// when the holder of the name is gone, so the create may try again.
+func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, s podSpec, key string) (inst contract.ContainerInstance, found bool, err error) {
 	const op = contract.OpCreateContainer
+	name := s.pod.Name
 	for i := 0; ; i++ {
 		p, err := d.core.Pods(d.ns).Get(ctx, name, metav1.GetOptions{})
 		switch {
@@ -172,6 +174,9 @@ func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, n
 			}
 		}
 		if p.DeletionTimestamp == nil {
+			if err := d.failClosed(ctx, op, s, p, "", ", so the pod was deleted"); err != nil {
+				return inst, false, err
+			}
 			return d.instanceOf(p), true, nil
 		}
 		// The container of the key is being removed: once it is gone, the

@@ -141,7 +141,8 @@
 // the gate differ from what it asked (an admission plugin or webhook
 // changed them), or a container was added, the pod is deleted and the
 // create fails with RESOURCE_LIMIT naming what differs. Pods made again by
-// a stop or a start are checked the same way.
+// a stop or a start are checked the same way, and so is the pod a create
+// with an idempotency key returns from an earlier attempt.
 //
 // # Pids limit
 //
@@ -166,14 +167,20 @@
 //
 // With a key ([contract.WithIdempotencyKey]), the pod is named
 // "resilient-k" and 24 hex digits of a hash of the label prefix and the
-// key, and annotated with the key. A create that finds the name taken
-// (AlreadyExists) reads the holder: when it is managed and has the same key
-// and session, it is the pod of an earlier attempt and is returned;
-// otherwise the create fails with CONTAINER_CREATION, not retryable. A
-// holder being deleted is waited for, then the create tries again. Without
-// a key, pods are named "resilient-<session reduced to [a-z0-9-], at most
-// 40>-<10 random hex digits>". Volumes and networks are named by the
-// caller, and the same rule applies to them.
+// key, and annotated with the key; without a key, pods are named
+// "resilient-<session reduced to [a-z0-9-], at most 40>-<10 random hex
+// digits>". A create that finds the name taken (AlreadyExists) reads the
+// holder: when it is managed and has the same key and session, it is the
+// pod of an earlier attempt (one whose answer was lost, say). It is
+// checked as a new pod is (see Container config: an admission webhook may
+// have changed it), without the scheduling gate, since it may have been
+// started since: a pod that differs is deleted and the create fails with
+// RESOURCE_LIMIT, as the first attempt would have; otherwise it is
+// returned. A holder of another key or session fails the create with
+// CONTAINER_CREATION, not retryable. A holder being deleted is waited
+// for, then the create tries again. Volumes and networks are named by the
+// caller, and the same rule applies to them: a holder of the same key is
+// returned, another one fails the create.
 //
 // # Lifecycle
 //

@@ -132,6 +132,14 @@ func (f *fakeClients) lost(a k8stesting.Action) (runtime.Object, error) {
 	return nil, lostAnswer(a.GetVerb())
 }
 
+// admit changes every pod made, as an admission webhook may.
+func (f *fakeClients) admit(change func(p *corev1.Pod)) {
+	f.fake.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		change(a.(k8stesting.CreateAction).GetObject().(*corev1.Pod))
+		return false, nil, nil
+	})
+}
+
 // kubeletStops is how long the fake node's kubelet takes to stop a pod
 // deleted with a grace period.
 const kubeletStops = 200 * time.Millisecond
@@ -292,54 +300,113 @@ func wantCode(t *testing.T, what string, err error, code contract.Code) {
 	}
 }
 
-func TestCreateFailsClosed(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(p *corev1.Pod)
-		want   string
-	}{
-		{"memory limit raised", func(p *corev1.Pod) {
-			p.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("1Gi")
-		}, "the memory limit"},
-		{"cpu limit dropped", func(p *corev1.Pod) { delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceCPU) }, "the cpu limit"},
-		{"escalation allowed", func(p *corev1.Pod) { p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = new(true) }, "allowPrivilegeEscalation"},
-		{"capability added", func(p *corev1.Pod) {
-			p.Spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"}
-		}, "the added capabilities"},
-		{"token mounted", func(p *corev1.Pod) { p.Spec.AutomountServiceAccountToken = new(true) }, "automountServiceAccountToken"},
-		{"sidecar injected", func(p *corev1.Pod) {
-			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "proxy", Image: "proxy"})
-		}, "the pod's containers"},
-		{"tmp unbounded", func(p *corev1.Pod) {
-			for i := range p.Spec.Volumes {
-				if p.Spec.Volumes[i].EmptyDir != nil {
-					p.Spec.Volumes[i].EmptyDir.SizeLimit = nil
-				}
+// admissionChanges are changes an admission plugin or webhook may make to
+// a pod on its way in, with what the fail-closed error names.
+var admissionChanges = []struct {
+	name   string
+	mutate func(p *corev1.Pod)
+	want   string
+}{
+	{"memory limit raised", func(p *corev1.Pod) {
+		p.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("1Gi")
+	}, "the memory limit"},
+	{"cpu limit dropped", func(p *corev1.Pod) { delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceCPU) }, "the cpu limit"},
+	{"escalation allowed", func(p *corev1.Pod) { p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = new(true) }, "allowPrivilegeEscalation"},
+	{"capability added", func(p *corev1.Pod) {
+		p.Spec.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"}
+	}, "the added capabilities"},
+	{"token mounted", func(p *corev1.Pod) { p.Spec.AutomountServiceAccountToken = new(true) }, "automountServiceAccountToken"},
+	{"sidecar injected", func(p *corev1.Pod) {
+		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "proxy", Image: "proxy"})
+	}, "the pod's containers"},
+	{"tmp unbounded", func(p *corev1.Pod) {
+		for i := range p.Spec.Volumes {
+			if p.Spec.Volumes[i].EmptyDir != nil {
+				p.Spec.Volumes[i].EmptyDir.SizeLimit = nil
 			}
-		}, "the volumes and mounts"},
-		{"host network", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, "namespaces"},
-		{"seccomp unconfined", func(p *corev1.Pod) {
-			p.Spec.Containers[0].SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
-		}, "the seccomp profile"},
+		}
+	}, "the volumes and mounts"},
+	{"host network", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, "namespaces"},
+	{"seccomp unconfined", func(p *corev1.Pod) {
+		p.Spec.Containers[0].SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
+	}, "the seccomp profile"},
+}
+
+// wantRefused fails the test unless err is the fail-closed error of a
+// create, naming what, and no pod is left.
+func wantRefused(t *testing.T, f *fakeClients, err error, what string) {
+	t.Helper()
+	wantCode(t, "CreateContainer", err, contract.CodeResourceLimit)
+	var de *contract.DriverError
+	if !errors.As(err, &de) || !strings.Contains(de.Message, what) {
+		t.Errorf("CreateContainer = %v, want the message to name %q", err, what)
 	}
-	for _, tt := range tests {
+	if left := f.pods(t); len(left) != 0 {
+		t.Errorf("the refused pod was left: %s", left[0].Name)
+	}
+}
+
+func TestCreateFailsClosed(t *testing.T) {
+	for _, tt := range admissionChanges {
 		t.Run(tt.name, func(t *testing.T) {
 			d, f := newFake(t, contract.DefaultPIDs)
-			// An admission webhook that changes the pod on its way in.
-			f.fake.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-				tt.mutate(a.(k8stesting.CreateAction).GetObject().(*corev1.Pod))
-				return false, nil, nil
-			})
+			f.admit(tt.mutate)
 			_, err := d.CreateContainer(t.Context(), contract.NewContainerConfig("s1", "resilient-workload:latest"))
-			wantCode(t, "CreateContainer", err, contract.CodeResourceLimit)
-			var de *contract.DriverError
-			if !errors.As(err, &de) || !strings.Contains(de.Message, tt.want) {
-				t.Errorf("CreateContainer = %v, want the message to name %q", err, tt.want)
-			}
-			if left := f.pods(t); len(left) != 0 {
-				t.Errorf("the refused pod was left: %s", left[0].Name)
-			}
+			wantRefused(t, f, err, tt.want)
 		})
+	}
+}
+
+// A create whose answer is lost after an admission webhook changed the
+// pod: the retry with the same key finds the pod and refuses it, as the
+// first attempt would have had the answer come, rather than return it.
+func TestCreateAdoptionFailsClosed(t *testing.T) {
+	for _, tt := range admissionChanges {
+		t.Run(tt.name, func(t *testing.T) {
+			d, f := newFake(t, contract.DefaultPIDs)
+			f.first("create", f.lost)
+			f.admit(tt.mutate)
+			ctx := contract.WithIdempotencyKey(t.Context(), "order-7")
+			cfg := contract.NewContainerConfig("s1", "resilient-workload:latest")
+			_, err := d.CreateContainer(ctx, cfg)
+			wantCode(t, "CreateContainer whose answer is lost", err, contract.CodeNetwork)
+			_, err = d.CreateContainer(ctx, cfg)
+			wantRefused(t, f, err, tt.want)
+		})
+	}
+}
+
+// A create whose answer is lost leaves its pod for the retry with the same
+// key, which returns it. A container of the key that was started since is
+// returned as it is: the check of the settings leaves the scheduling gate
+// out.
+func TestCreateAdoptsAfterLostAnswer(t *testing.T) {
+	d, f := newFake(t, contract.DefaultPIDs)
+	f.first("create", f.lost)
+	ctx := contract.WithIdempotencyKey(t.Context(), "order-7")
+	cfg := contract.NewContainerConfig("s1", "resilient-workload:latest")
+	_, err := d.CreateContainer(ctx, cfg)
+	wantCode(t, "CreateContainer whose answer is lost", err, contract.CodeNetwork)
+	made := f.pods(t)
+	if len(made) != 1 {
+		t.Fatalf("%d pods after the lost answer, want the one made", len(made))
+	}
+	inst, err := d.CreateContainer(ctx, cfg)
+	if err != nil {
+		t.Fatalf("the retry = %v", err)
+	}
+	pods := f.pods(t)
+	if inst.ID != made[0].Name || len(pods) != 1 {
+		t.Fatalf("the retry returned %s and left %d pods, want the pod %s alone", inst.ID, len(pods), made[0].Name)
+	}
+
+	f.api.runPods(kubeletStops)
+	if err := d.StartContainer(t.Context(), inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	again, err := d.CreateContainer(ctx, cfg)
+	if err != nil || again.ID != inst.ID || again.Status != contract.StatusRunning {
+		t.Fatalf("create with the key of a started container = %s %s, %v, want %s running", again.ID, again.Status, err, inst.ID)
 	}
 }
 

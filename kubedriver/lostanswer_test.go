@@ -2,6 +2,7 @@ package kubedriver_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,10 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	admissionv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/resilientdriver/resilient/contract"
@@ -156,6 +160,19 @@ func wantRunning(t *testing.T, ctx context.Context, d *kubedriver.Driver, id str
 	}
 }
 
+// wantNoPods fails the test unless ns holds no pod, as the test's own
+// client lists them.
+func wantNoPods(t *testing.T, ctx context.Context, ns string) {
+	t.Helper()
+	pods, err := cluster.core.Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("listing pods of %s: %v", ns, err)
+	}
+	for _, p := range pods.Items {
+		t.Errorf("pod %s left behind", p.Name)
+	}
+}
+
 // A stop whose pod delete the API server carries out but whose answer is
 // lost still stops the container: the pod is made again, stopped, and
 // starts again; a later stop is an ordinary one.
@@ -249,4 +266,117 @@ func TestStopFinishesAnInterruptedStop(t *testing.T) {
 		t.Fatalf("StartContainer after the stop: %v", err)
 	}
 	wantRunning(t, ctx, other, inst.ID)
+}
+
+// An admission policy of the cluster that puts pods on the host's network:
+// a create refuses the pod (fail closed), and so does the retry of a
+// create whose answer was lost, which finds the pod the first attempt
+// made. Neither leaves a pod.
+func TestAdmissionChangeRefusedAfterLostAnswer(t *testing.T) {
+	needCluster(t)
+	t.Parallel()
+	mark := randomHex(4)
+	ns := testNamespace(t, "test.resilientdriver/host-network", mark)
+	hostNetworkPolicy(t, ns, mark)
+	lossy := newLossyAPI(t)
+	d := newDriverVia(t, kubedriver.WithRESTConfig(lossy.config()), ns)
+	ctx := ctxFor(t)
+	cfg := contract.NewContainerConfig("hostnet-"+randomHex(3), workloadImage)
+	_, err := d.CreateContainer(ctx, cfg)
+	wantCode(t, "CreateContainer", err, contract.CodeResourceLimit)
+	wantNoPods(t, ctx, ns)
+
+	lost := lossy.lose(http.MethodPost, podPath(ns), 1)
+	kctx := contract.WithIdempotencyKey(ctx, "hostnet-"+randomHex(4))
+	_, err = d.CreateContainer(kctx, cfg)
+	wantCode(t, "CreateContainer whose answer is lost", err, contract.CodeNetwork)
+	if n := lost.count(); n != 1 {
+		t.Fatalf("%d create answers lost, want 1", n)
+	}
+	_, err = d.CreateContainer(kctx, cfg)
+	wantCode(t, "the retry of the create with the key", err, contract.CodeResourceLimit)
+	var de *contract.DriverError
+	if errors.As(err, &de) && !strings.Contains(de.Message, "namespaces") {
+		t.Errorf("the refusal %q does not name the host network", de.Message)
+	}
+	wantNoPods(t, ctx, ns)
+}
+
+// hostNetworkPolicy makes a MutatingAdmissionPolicy that sets hostNetwork
+// on the pods made in namespaces labelled with mark, and waits until it
+// acts on ns. When the test ends it deletes the policy and its binding and
+// checks through the API server that they are gone.
+func hostNetworkPolicy(t *testing.T, ns, mark string) {
+	t.Helper()
+	ac, err := admissionv1client.NewForConfig(cluster.rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "kubedriver-test-host-network-" + mark
+	ctx := ctxFor(t)
+	fail := admissionregistrationv1.Fail
+	never := admissionregistrationv1.NeverReinvocationPolicy
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				},
+			}}},
+			FailurePolicy:      &fail,
+			ReinvocationPolicy: never,
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType:          admissionregistrationv1.PatchTypeApplyConfiguration,
+				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{Expression: "Object{spec: Object.spec{hostNetwork: true}}"},
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{
+			PolicyName: name,
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"test.resilientdriver/host-network": mark},
+			}},
+		},
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		bindings, policies := ac.MutatingAdmissionPolicyBindings(), ac.MutatingAdmissionPolicies()
+		if err := bindings.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting the admission policy binding %s: %v", name, err)
+		}
+		if err := policies.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting the admission policy %s: %v", name, err)
+		}
+		if _, err := bindings.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the admission policy binding %s is left: %v", name, err)
+		}
+		if _, err := policies.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the admission policy %s is left: %v", name, err)
+		}
+	})
+	if _, err := ac.MutatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the admission policy: %v", err)
+	}
+	if _, err := ac.MutatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the admission policy binding: %v", err)
+	}
+	// The API server loads policies a moment after they are made.
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: workloadImage}}},
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		p, err := cluster.core.Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil && p.Spec.HostNetwork {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the admission policy does not act within 30s: a dry-run pod has hostNetwork false (%v)", err)
+		}
+	}
 }
