@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/resilientdriver/resilient/contract"
 )
@@ -91,14 +90,21 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 		}
 		defer unlock()
 	}
+	creator := newCreator()
 	for attempt := 1; ; attempt++ {
 		s, err := d.buildPod(cfg, name, key, lim, pids, netValue, refs)
 		if err != nil {
 			return none, err
 		}
+		s.pod.Annotations[d.keys.creator] = creator
 		_, err = d.core.Pods(d.ns).Create(ctx, s.pod, metav1.CreateOptions{})
 		if err == nil {
-			return d.finishCreate(ctx, s)
+			return d.finishCreate(ctx, s, creator)
+		}
+		if outcomeUnknown(ctx, op, err) && (ctx.Err() != nil || key == "") {
+			// The pod may have been made, and nobody will have it: the
+			// caller is gone, or without a key no retry can find it.
+			d.abandon(ctx, name, creator)
 		}
 		if ctx.Err() != nil || !apierrors.IsAlreadyExists(err) || attempt == maxCreateAttempts {
 			return none, mapErr(ctx, op, "", err)
@@ -107,7 +113,7 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			name = d.keys.podName(cfg.SessionID, "") // a random name was taken
 			continue
 		}
-		inst, found, err := d.adopt(ctx, cfg, s, key)
+		inst, found, err := d.adopt(ctx, cfg, s, key, creator)
 		if err != nil || found {
 			return inst, err
 		}
@@ -115,13 +121,14 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 }
 
 // finishCreate reads the pod back and fails closed (see
-// [Driver.failClosed]). A pod it cannot read back is deleted.
-func (d *Driver) finishCreate(ctx context.Context, s podSpec) (contract.ContainerInstance, error) {
+// [Driver.failClosed]). A pod it cannot read back is removed, unless
+// another create of the key has taken it over meanwhile.
+func (d *Driver) finishCreate(ctx context.Context, s podSpec, creator string) (contract.ContainerInstance, error) {
 	const op = contract.OpCreateContainer
 	name := s.pod.Name
 	got, err := d.core.Pods(d.ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		d.discard(ctx, name, "")
+		d.abandon(ctx, name, creator)
 		return contract.ContainerInstance{}, mapErr(ctx, op, name, err)
 	}
 	if err := d.failClosed(ctx, op, s, got, d.keys.gate, ", so the pod was deleted"); err != nil {
@@ -140,7 +147,7 @@ func (d *Driver) failClosed(ctx context.Context, op contract.Op, s podSpec, got 
 	if len(diff) == 0 {
 		return nil
 	}
-	d.discard(ctx, got.Name, got.UID)
+	d.discard(ctx, got.Name, metav1.Preconditions{UID: &got.UID})
 	return newErr(op, contract.CodeResourceLimit, got.Name, "the cluster did not apply "+strings.Join(diff, ", ")+outcome, nil)
 }
 
@@ -151,13 +158,15 @@ var adoptWaits = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 
 
 // adopt handles a create whose pod name, derived from the key, is taken:
 // the pod is returned when a create with the same key and session made
-// it, and it is checked as a new pod is ([Driver.failClosed], the gate
-// left out: the container may have been started since). found is false
-// when the holder of the name is gone, so the create may try again.
-func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, s podSpec, key string) (inst contract.ContainerInstance, found bool, err error) {
+// it. It is checked as a new pod is ([Driver.failClosed], the gate left
+// out: the container may have been started since), and taken over: its
+// creator annotation names this create from then on. found is false when
+// the holder of the name is gone, so the create may try again.
+func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, s podSpec, key, creator string) (inst contract.ContainerInstance, found bool, err error) {
 	const op = contract.OpCreateContainer
 	name := s.pod.Name
-	for i := 0; ; i++ {
+	conflicts, waits := 0, 0
+	for {
 		p, err := d.core.Pods(d.ns).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err) && ctx.Err() == nil:
@@ -177,16 +186,33 @@ func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, s podS
 			if err := d.failClosed(ctx, op, s, p, "", ", so the pod was deleted"); err != nil {
 				return inst, false, err
 			}
-			return d.instanceOf(p), true, nil
+			// The update fails when the pod changed since it was read, so
+			// that a create that gives the pod up (see abandon) and this
+			// one cannot both think they hold it.
+			got, err := d.core.Pods(d.ns).Update(ctx, withAnnotation(p, k.creator, creator), metav1.UpdateOptions{})
+			switch {
+			case err == nil && got.DeletionTimestamp == nil:
+				return d.instanceOf(got), true, nil
+			case err == nil: // being deleted meanwhile: wait below
+			case (apierrors.IsConflict(err) && conflicts < maxCreateAttempts || apierrors.IsNotFound(err)) && ctx.Err() == nil:
+				conflicts++
+				continue // changed or gone meanwhile: read it again
+			default:
+				if ctx.Err() != nil {
+					d.abandon(ctx, name, creator)
+				}
+				return inst, false, mapErr(ctx, op, name, err)
+			}
 		}
 		// The container of the key is being removed: once it is gone, the
 		// create makes a new one.
-		if i == len(adoptWaits) {
+		if waits == len(adoptWaits) {
 			return inst, false, newErr(op, contract.CodeContainerCreation, name, "the pod of this idempotency key is still being deleted", nil)
 		}
-		if err := sleep(ctx, adoptWaits[i]); err != nil {
+		if err := sleep(ctx, adoptWaits[waits]); err != nil {
 			return inst, false, ctxErr(op, name, err, nil)
 		}
+		waits++
 	}
 }
 
@@ -205,18 +231,29 @@ func withAnnotation(p *corev1.Pod, key, value string) *corev1.Pod {
 	return np
 }
 
-// discard deletes a pod the driver will not hand out, by force. It runs
-// even when ctx is done, bounded by cleanupTimeout; a failure leaves a
-// managed pod the reaper removes. uid, when set, makes sure only that pod
-// is deleted.
-func (d *Driver) discard(ctx context.Context, name string, uid k8stypes.UID) {
+// discard deletes a pod the driver will not hand out, by force, if pre
+// holds (the pod's UID, its resourceVersion). It runs even when ctx is
+// done, bounded by cleanupTimeout; a failure leaves a managed pod the
+// reaper removes.
+func (d *Driver) discard(ctx context.Context, name string, pre metav1.Preconditions) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	opts := metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))}
-	if uid != "" {
-		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	_ = d.core.Pods(d.ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0)), Preconditions: &pre})
+}
+
+// abandon removes the pod a create may have made or taken over and will
+// not return: its caller is gone, or it could not read the pod back. Only
+// a pod that still names this create as its creator, unchanged since it
+// is read, is deleted: one that another create of the same key has taken
+// over stays. Like discard, it runs even when ctx is done.
+func (d *Driver) abandon(ctx context.Context, name, creator string) {
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	p, err := d.core.Pods(d.ns).Get(gctx, name, metav1.GetOptions{})
+	if err != nil || p.Annotations[d.keys.creator] != creator {
+		return
 	}
-	_ = d.core.Pods(d.ns).Delete(ctx, name, opts)
+	d.discard(ctx, name, metav1.Preconditions{UID: &p.UID, ResourceVersion: &p.ResourceVersion})
 }
 
 // getOwned returns the pod of a container this driver manages, or the

@@ -89,6 +89,7 @@
 //	annotation P/finished-at        when the last run ended, when the kubelet reported it
 //	annotation P/started-at         when the last run started
 //	annotation P/logs               output of earlier runs (see Logs)
+//	annotation P/creator            a random id of the create that made the pod or took it over
 //	annotation P/remake             on a pod a stop or start deletes to make it again: "stop", "start"
 //	scheduling gate P/start         holds a created or stopped pod unscheduled
 //
@@ -175,12 +176,23 @@
 // checked as a new pod is (see Container config: an admission webhook may
 // have changed it), without the scheduling gate, since it may have been
 // started since: a pod that differs is deleted and the create fails with
-// RESOURCE_LIMIT, as the first attempt would have; otherwise it is
-// returned. A holder of another key or session fails the create with
+// RESOURCE_LIMIT, as the first attempt would have. Otherwise the create
+// takes it over, updating P/creator to its own id, and returns it. A
+// holder of another key or session fails the create with
 // CONTAINER_CREATION, not retryable. A holder being deleted is waited
 // for, then the create tries again. Volumes and networks are named by the
 // caller, and the same rule applies to them: a holder of the same key is
 // returned, another one fails the create.
+//
+// A create that may have made a pod it will not return removes it: when
+// the caller's context ends while the pod's create or read-back is in
+// flight, when the read-back fails, and, without a key, when the create's
+// answer is lost (no retry could find the pod). It deletes the pod only
+// while P/creator still names it, on the condition that the pod's
+// resourceVersion has not changed since, so that a pod another create of
+// the key has taken over stays; like every cleanup it runs past the
+// caller's context, for at most a minute. With a key and the caller still
+// waiting, the pod of a lost answer is left for the retry.
 //
 // # Lifecycle
 //

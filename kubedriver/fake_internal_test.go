@@ -377,9 +377,9 @@ func TestCreateAdoptionFailsClosed(t *testing.T) {
 }
 
 // A create whose answer is lost leaves its pod for the retry with the same
-// key, which returns it. A container of the key that was started since is
-// returned as it is: the check of the settings leaves the scheduling gate
-// out.
+// key, which returns it and takes it over (its creator annotation). A
+// container of the key that was started since is returned as it is: the
+// check of the settings leaves the scheduling gate out.
 func TestCreateAdoptsAfterLostAnswer(t *testing.T) {
 	d, f := newFake(t, contract.DefaultPIDs)
 	f.first("create", f.lost)
@@ -399,6 +399,9 @@ func TestCreateAdoptsAfterLostAnswer(t *testing.T) {
 	if inst.ID != made[0].Name || len(pods) != 1 {
 		t.Fatalf("the retry returned %s and left %d pods, want the pod %s alone", inst.ID, len(pods), made[0].Name)
 	}
+	if c := d.keys.creator; pods[0].Annotations[c] == made[0].Annotations[c] {
+		t.Errorf("the pod still names the first attempt as its creator: not taken over")
+	}
 
 	f.api.runPods(kubeletStops)
 	if err := d.StartContainer(t.Context(), inst.ID); err != nil {
@@ -407,6 +410,86 @@ func TestCreateAdoptsAfterLostAnswer(t *testing.T) {
 	again, err := d.CreateContainer(ctx, cfg)
 	if err != nil || again.ID != inst.ID || again.Status != contract.StatusRunning {
 		t.Fatalf("create with the key of a started container = %s %s, %v, want %s running", again.ID, again.Status, err, inst.ID)
+	}
+}
+
+// A create that may have made its pod and will not return it removes the
+// pod: its caller's context ended while the create or the read-back was
+// in flight, the read-back's answer was lost, or, without an idempotency
+// key, the create's answer was lost (no retry could find the pod). With a
+// key and the caller still there, the pod of a lost answer is left for
+// the retry.
+func TestCreateAbandonsItsPod(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		key    string
+		verb   string // the request that fails: "create", or "get" (the read-back)
+		cancel bool   // the caller's context ends while it is in flight; else its answer is lost
+		left   int
+	}{
+		{"caller gone during the create", "order-7", "create", true, 0},
+		{"caller gone during the create, no key", "", "create", true, 0},
+		{"answer lost, no key", "", "create", false, 0},
+		{"answer lost, with a key", "order-7", "create", false, 1},
+		{"caller gone during the read-back", "order-7", "get", true, 0},
+		{"read-back lost", "order-7", "get", false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, f := newFake(t, contract.DefaultPIDs)
+			ctx, cancel := context.WithCancel(contract.WithIdempotencyKey(t.Context(), tt.key))
+			defer cancel()
+			f.first(tt.verb, func(a k8stesting.Action) (runtime.Object, error) {
+				if tt.cancel {
+					_, _ = f.serve(a) // done, but the caller is gone
+					cancel()
+					return nil, context.Canceled
+				}
+				return f.lost(a)
+			})
+			_, err := d.CreateContainer(ctx, contract.NewContainerConfig("s1", "resilient-workload:latest"))
+			switch {
+			case tt.cancel && err == nil:
+				t.Fatal("CreateContainer succeeded after its caller was gone")
+			case !tt.cancel:
+				wantCode(t, "CreateContainer whose answer is lost", err, contract.CodeNetwork)
+			}
+			if left := f.pods(t); len(left) != tt.left {
+				t.Errorf("%d pods left, want %d", len(left), tt.left)
+			}
+		})
+	}
+}
+
+// A create whose caller is gone leaves the pod when another create of the
+// same key, of another driver, took it over meanwhile: before the cleanup
+// reads the pod, or between that read and the delete.
+func TestCreateAbandonKeepsATakenOverPod(t *testing.T) {
+	for _, verb := range []string{"get", "delete"} {
+		t.Run("taken over before the cleanup's "+verb, func(t *testing.T) {
+			d, f := newFake(t, contract.DefaultPIDs)
+			other, _ := f.another(t, contract.DefaultPIDs)
+			cfg := contract.NewContainerConfig("s1", "resilient-workload:latest")
+			ctx, cancel := context.WithCancel(contract.WithIdempotencyKey(t.Context(), "order-7"))
+			defer cancel()
+			f.first("create", func(a k8stesting.Action) (runtime.Object, error) {
+				_, _ = f.serve(a)
+				cancel()
+				return nil, context.Canceled
+			})
+			var taken contract.ContainerInstance
+			var takeErr error
+			f.first(verb, func(a k8stesting.Action) (runtime.Object, error) {
+				taken, takeErr = other.CreateContainer(contract.WithIdempotencyKey(t.Context(), "order-7"), cfg)
+				return f.serve(a)
+			})
+			if _, err := d.CreateContainer(ctx, cfg); err == nil {
+				t.Fatal("CreateContainer succeeded after its caller was gone")
+			}
+			if takeErr != nil {
+				t.Fatalf("the other driver's create with the key = %v", takeErr)
+			}
+			wantStatus(t, "the container the other driver's create returned", other, taken.ID, contract.StatusCreated)
+		})
 	}
 }
 

@@ -26,8 +26,9 @@ import (
 
 // lossyAPI is a proxy to the test cluster's API server that can lose
 // answers: a request it is told to lose is carried out by the API server,
-// and then, instead of the answer, the client's connection breaks. A
-// driver reaches it through config().
+// and then, instead of the answer, the client's connection breaks, at
+// once or when the client gives up waiting. A driver reaches it through
+// config().
 type lossyAPI struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
@@ -38,8 +39,9 @@ type lossyAPI struct {
 type loss struct {
 	mu           *sync.Mutex // the proxy's
 	method, path string
-	left         int // how many more answers to lose
-	lost         int // how many were lost
+	hold         bool // keep the client waiting until it gives up; else break the connection at once
+	left         int  // how many more answers to lose
+	lost         int  // how many were lost
 }
 
 // newLossyAPI starts a proxy to the test cluster, closed when the test
@@ -61,7 +63,8 @@ func newLossyAPI(t *testing.T) *lossyAPI {
 	}
 	l := &lossyAPI{}
 	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l.take(r) == nil {
+		ls := l.take(r)
+		if ls == nil {
 			proxy.ServeHTTP(w, r)
 			return
 		}
@@ -72,6 +75,12 @@ func newLossyAPI(t *testing.T) *lossyAPI {
 		if resp, err := rt.RoundTrip(out); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+		}
+		if ls.hold {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Minute):
+			}
 		}
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			conn.Close()
@@ -94,10 +103,10 @@ func (l *lossyAPI) config() *rest.Config {
 
 // lose makes the proxy lose the answers of the next n requests with
 // method to path (as the API server's URL path has it).
-func (l *lossyAPI) lose(method, path string, n int) *loss {
+func (l *lossyAPI) lose(method, path string, n int, hold bool) *loss {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ls := &loss{mu: &l.mu, method: method, path: path, left: n}
+	ls := &loss{mu: &l.mu, method: method, path: path, left: n, hold: hold}
 	l.losses = append(l.losses, ls)
 	return ls
 }
@@ -187,7 +196,7 @@ func TestStopWhoseDeleteAnswerIsLost(t *testing.T) {
 	if err := d.StartContainer(ctx, inst.ID); err != nil {
 		t.Fatalf("StartContainer: %v", err)
 	}
-	lost := lossy.lose(http.MethodDelete, podPath(ns, inst.ID), 1)
+	lost := lossy.lose(http.MethodDelete, podPath(ns, inst.ID), 1, false)
 	if err := d.StopContainer(ctx, inst.ID, contract.StopOptions{}); err != nil {
 		t.Fatalf("StopContainer whose delete answer is lost = %v, want the stop finished", err)
 	}
@@ -268,6 +277,29 @@ func TestStopFinishesAnInterruptedStop(t *testing.T) {
 	wantRunning(t, ctx, other, inst.ID)
 }
 
+// A create whose caller gives up while the API server makes the pod leaves
+// no pod behind, with an idempotency key or without.
+func TestCreateAbandonedByItsCaller(t *testing.T) {
+	needCluster(t)
+	t.Parallel()
+	ns := testNamespace(t)
+	lossy := newLossyAPI(t)
+	d := newDriverVia(t, kubedriver.WithRESTConfig(lossy.config()), ns)
+	for _, key := range []string{"", "abandoned-" + randomHex(4)} {
+		lost := lossy.lose(http.MethodPost, podPath(ns), 1, true)
+		ctx, cancel := context.WithTimeout(contract.WithIdempotencyKey(context.Background(), key), 3*time.Second)
+		_, err := d.CreateContainer(ctx, contract.NewContainerConfig("abandoned-"+randomHex(3), workloadImage))
+		cancel()
+		if contract.CodeOf(err) != contract.CodeTimeout {
+			t.Fatalf("CreateContainer (key %q) whose caller gave up = %v, want the caller's TIMEOUT", key, err)
+		}
+		if n := lost.count(); n != 1 {
+			t.Fatalf("%d create answers held, want 1", n)
+		}
+		wantNoPods(t, ctxFor(t), ns)
+	}
+}
+
 // An admission policy of the cluster that puts pods on the host's network:
 // a create refuses the pod (fail closed), and so does the retry of a
 // create whose answer was lost, which finds the pod the first attempt
@@ -286,7 +318,7 @@ func TestAdmissionChangeRefusedAfterLostAnswer(t *testing.T) {
 	wantCode(t, "CreateContainer", err, contract.CodeResourceLimit)
 	wantNoPods(t, ctx, ns)
 
-	lost := lossy.lose(http.MethodPost, podPath(ns), 1)
+	lost := lossy.lose(http.MethodPost, podPath(ns), 1, false)
 	kctx := contract.WithIdempotencyKey(ctx, "hostnet-"+randomHex(4))
 	_, err = d.CreateContainer(kctx, cfg)
 	wantCode(t, "CreateContainer whose answer is lost", err, contract.CodeNetwork)

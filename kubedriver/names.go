@@ -36,6 +36,7 @@ type keys struct {
 	finished  string // when its last run ended, as the kubelet reported it
 	startedAt string // when its last run started (RFC 3339)
 	logs      string // output of earlier runs, timestamped lines
+	creator   string // the create call that made the pod or took it over (random)
 	remake    string // on a pod a stop or start deletes to make it again: what for
 
 	// gate holds a pod unscheduled until StartContainer removes it.
@@ -62,6 +63,7 @@ func newKeys(prefix string) keys {
 		finished:    k("finished-at"),
 		startedAt:   k("started-at"),
 		logs:        k("logs"),
+		creator:     k("creator"),
 		remake:      k("remake"),
 		gate:        k("start"),
 	}
@@ -187,6 +189,14 @@ func (k keys) podName(session, key string) string {
 	var r [5]byte
 	_, _ = rand.Read(r[:])
 	return namePrefix + s + "-" + hex.EncodeToString(r[:])
+}
+
+// newCreator returns a random id of one create call, the value of the
+// creator annotation of the pod it makes or takes over.
+func newCreator() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return hex.EncodeToString(r[:])
 }
 
 // objectName returns the Kubernetes name of a volume's claim or a
