@@ -112,7 +112,7 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 				s.name = d.containerName(cfg.SessionID, "") // a random name was taken
 				continue
 			}
-			inst, found, err := d.adopt(ctx, cfg, key, s.name)
+			inst, found, err := d.adopt(ctx, cfg, key, s)
 			if err != nil || found {
 				return inst, err
 			}
@@ -137,22 +137,38 @@ func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.Create
 		d.discard(ctx, resp.ID)
 		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
 	}
+	diff, err := d.notApplied(ctx, s, c)
+	if err != nil {
+		d.discard(ctx, resp.ID)
+		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
+	}
+	if diff != "" {
+		d.discard(ctx, resp.ID)
+		return contract.ContainerInstance{}, notAppliedErr(resp.ID, diff)
+	}
+	d.remember(c.ID)
+	return d.instanceOf(c), nil
+}
+
+// notApplied returns what of s the engine did not apply to container c, ""
+// when it applied all: [appliedDiff], with the capability sets read from
+// Podman's own inspect on Podman.
+func (d *Driver) notApplied(ctx context.Context, s spec, c container.InspectResponse) (string, error) {
 	var caps *libpodInspect
 	if s.engine.podman {
 		p, err := d.podmanCaps(ctx, c.ID)
 		if err != nil {
-			d.discard(ctx, resp.ID)
-			return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
+			return "", err
 		}
 		caps = &p
 	}
-	if diff := appliedDiff(s, c, caps); diff != "" {
-		d.discard(ctx, resp.ID)
-		return contract.ContainerInstance{}, newErr(o, contract.CodeResourceLimit, resp.ID,
-			"the engine did not apply "+diff+", so the container was removed", nil)
-	}
-	d.remember(c.ID)
-	return d.instanceOf(c), nil
+	return appliedDiff(s, c, caps), nil
+}
+
+// notAppliedErr is the error of a create whose container the engine made
+// without diff (see [appliedDiff]) and the driver removed.
+func notAppliedErr(id, diff string) error {
+	return newErr(opCreate, contract.CodeResourceLimit, id, "the engine did not apply "+diff+", so the container was removed", nil)
 }
 
 // appliedDiff compares the settings that bound and confine the container
@@ -232,31 +248,24 @@ var adoptWait = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 50
 	100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
 
 // adopt handles a create whose deterministic name is taken: the container
-// is returned when a create with the same key and session made it. found is
-// false when the name's holder is gone.
-func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, name string) (inst contract.ContainerInstance, found bool, err error) {
+// is returned when a create with the same key and session made it and it
+// has what s asks, checked as finishCreate checks a new container. found
+// is false when the name's holder is gone.
+//
+// A holder made from this very request (its request hash is s's) that
+// lacks a setting is removed, with the error finishCreate gives: the
+// create that made it removes it too once its answer comes, so no caller
+// holds it. A holder of the key made from another config may be in use by
+// that create's caller, so it stays and the create fails.
+func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key string, s spec) (inst contract.ContainerInstance, found bool, err error) {
 	o := opCreate
-	var c container.InspectResponse
-	for i := 0; ; i++ {
-		c, err = d.cli.ContainerInspect(ctx, name)
-		if !cerrdefs.IsNotFound(err) || ctx.Err() != nil {
-			break
-		}
-		// The daemon reserves a name before the container it names can be
-		// inspected: a concurrent create may still be under way.
-		if i == len(adoptWait) {
-			return inst, false, nil
-		}
-		t := time.NewTimer(adoptWait[i])
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return inst, false, ctxErr(o, name, ctx.Err(), nil)
-		case <-t.C:
-		}
-	}
+	name := s.name
+	c, found, err := d.awaitName(ctx, name)
 	if err != nil {
 		return inst, false, mapErr(ctx, o, name, err)
+	}
+	if !found {
+		return inst, false, nil
 	}
 	var all map[string]string
 	if c.Config != nil {
@@ -270,8 +279,48 @@ func (d *Driver) adopt(ctx context.Context, cfg contract.ContainerConfig, key, n
 			Op:      o.Op, ID: c.ID,
 		}
 	}
+	diff, err := d.notApplied(ctx, s, c)
+	if err != nil {
+		return inst, false, mapErr(ctx, o, c.ID, err)
+	}
+	if diff != "" {
+		if all[l.request] != s.config.Labels[l.request] {
+			return inst, false, &contract.DriverError{
+				Code: contract.CodeContainerCreation,
+				Message: fmt.Sprintf("container name %q is taken by the container of a create with the same idempotency key and another config, "+
+					"which does not have %s; retrying cannot help", name, diff),
+				Op: o.Op, ID: c.ID,
+			}
+		}
+		d.discard(ctx, c.ID)
+		return inst, false, notAppliedErr(c.ID, diff)
+	}
 	d.remember(c.ID)
 	return d.instanceOf(c), true, nil
+}
+
+// awaitName inspects the container named name. The daemon reserves a name
+// before the container it names can be inspected, so while it answers not
+// found, a create may still be under way: awaitName asks again after each
+// pause of adoptWait. found is false when no container has the name by
+// then.
+func (d *Driver) awaitName(ctx context.Context, name string) (c container.InspectResponse, found bool, err error) {
+	for i := 0; ; i++ {
+		c, err = d.cli.ContainerInspect(ctx, name)
+		if !cerrdefs.IsNotFound(err) || ctx.Err() != nil {
+			return c, err == nil, err
+		}
+		if i == len(adoptWait) {
+			return c, false, nil
+		}
+		t := time.NewTimer(adoptWait[i])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return c, false, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // discard removes a container the driver will not hand out. It runs even

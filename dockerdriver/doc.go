@@ -40,6 +40,8 @@
 //	P.disk-mb          the disk limit applied, in MB (0 when none)
 //	P.image            the image reference as the create gave it
 //	P.label-keys       the keys of the caller's labels, as a JSON list
+//	P.request-hash     on a container, a hash of the create request that
+//	                   made it (see "Idempotent create")
 //
 // Callers may not set labels under P (CONFIGURATION error). ListContainers,
 // GetContainer, HealthCheck counts and the reaper consider only managed
@@ -111,12 +113,18 @@
 // container is named from a hash of the label prefix and the key, and
 // labelled with the key. A create that finds the name taken inspects the
 // holder: when it is managed and has the same key and session, it is the
-// container of an earlier attempt (whose response was lost) and is returned;
-// otherwise the create fails with a CONTAINER_CREATION error that is not
-// retryable. When the holder disappears meanwhile, the create is tried
-// again. Concurrent creates with one key therefore make one container. The
-// same holds for volumes and networks by name (their names are the
-// caller's).
+// container of an earlier attempt (whose response was lost); otherwise the
+// create fails with a CONTAINER_CREATION error that is not retryable. The
+// holder is returned only after the checks of a new container (see
+// "Container config"; the engine's warnings went with the lost response,
+// the settings read back remain). A holder that fails them is refused:
+// when it was made from the same request (P.request-hash), it is removed
+// and the create fails with RESOURCE_LIMIT, as the first attempt would
+// have; when a create with the key and another config made it, it is left
+// as it is and the create fails with CONTAINER_CREATION, not retryable.
+// When the holder disappears meanwhile, the create is tried again.
+// Concurrent creates with one key therefore make one container. The same
+// holds for volumes and networks by name (their names are the caller's).
 //
 // # Status mapping
 //

@@ -200,12 +200,7 @@ func TestErrorMapping(t *testing.T) {
 func TestConnectionDropped(t *testing.T) {
 	t.Parallel()
 	f := newFakeDaemon(t)
-	f.handle("POST /containers/"+fakeID+"/start", func(w http.ResponseWriter, _ *http.Request) {
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	})
+	f.handle("POST /containers/"+fakeID+"/start", hangUp)
 	d := fakeDriver(t, f)
 	wantCode(t, "dropped connection", d.StartContainer(context.Background(), fakeID), contract.CodeNetwork, true)
 }

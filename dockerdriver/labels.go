@@ -18,6 +18,7 @@ type labels struct {
 	disk     string // the disk limit applied, in MB
 	image    string // the image reference the caller gave
 	userKeys string // JSON list of the label keys the caller gave
+	request  string // a container's: a hash of the create request that made it
 }
 
 func newLabels(prefix string) labels {
@@ -29,6 +30,7 @@ func newLabels(prefix string) labels {
 		disk:     prefix + ".disk-mb",
 		image:    prefix + ".image",
 		userKeys: prefix + ".label-keys",
+		request:  prefix + ".request-hash",
 	}
 }
 

@@ -82,6 +82,13 @@ func (e *echoEngine) sent() []container.HostConfig {
 	return append([]container.HostConfig(nil), e.creates...)
 }
 
+// removals returns how often the container was removed.
+func (e *echoEngine) removals() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.removed
+}
+
 func limitsConfig(l contract.ResourceLimits) contract.ContainerConfig {
 	cfg := contract.NewContainerConfig("limits", workloadImage)
 	cfg.Resources = l
@@ -212,10 +219,7 @@ func TestLossyEngineFailsClosed(t *testing.T) {
 			cfg := limitsConfig(contract.ResourceLimits{CPU: 0.005, Memory: 4096, Disk: 1, PIDs: 9})
 			_, err := d.CreateContainer(context.Background(), cfg)
 			wantCode(t, tt.name, err, contract.CodeResourceLimit, false)
-			e.mu.Lock()
-			removed := e.removed
-			e.mu.Unlock()
-			if removed != 1 {
+			if removed := e.removals(); removed != 1 {
 				t.Errorf("removed %d times, want 1", removed)
 			}
 		})

@@ -235,10 +235,7 @@ func TestPodmanSpellingsAccepted(t *testing.T) {
 			if !e.called("GET /v4.0.0/libpod/containers/" + fakeID + "/json") {
 				t.Error("the capabilities were not read from Podman's own inspect")
 			}
-			e.mu.Lock()
-			removed := e.removed
-			e.mu.Unlock()
-			if removed != 0 {
+			if removed := e.removals(); removed != 0 {
 				t.Errorf("the container was removed %d times", removed)
 			}
 		})
@@ -346,10 +343,7 @@ func TestPodmanFailsClosed(t *testing.T) {
 			if err != nil && !strings.Contains(err.Error(), tt.says) {
 				t.Errorf("the error does not say %q: %v", tt.says, err)
 			}
-			e.mu.Lock()
-			removed := e.removed
-			e.mu.Unlock()
-			if removed != 1 {
+			if removed := e.removals(); removed != 1 {
 				t.Errorf("removed %d times, want 1", removed)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -141,7 +142,19 @@ func (d *Driver) buildSpec(cfg contract.ContainerConfig, key string, mode diskMo
 	if cfg.Network != "" {
 		s.network = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{cfg.Network: {}}}
 	}
+	hash := requestHash(s) // of the labels without it
+	s.config.Labels[l.request] = hash
 	return s, nil
+}
+
+// requestHash is a hash of what a create of s sends but the name: equal
+// for the attempts of one create, different for a create with the same
+// key and another config. It tells adopt whether the holder of a key's
+// name was made from the request at hand (see "Idempotent create").
+func requestHash(s spec) string {
+	b, _ := json.Marshal([]any{s.config, s.host, s.network})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:32]
 }
 
 // appliedLimits reads the limits the engine reports for a container
