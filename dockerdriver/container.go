@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -78,9 +80,13 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 	}
 	pulled := false
 	for attempt := 1; ; attempt++ {
-		resp, err := d.cli.ContainerCreate(ctx, s.config, s.host, s.network, nil, s.name)
+		var sent atomic.Bool
+		resp, err := d.cli.ContainerCreate(traceSent(ctx, &sent), s.config, s.host, s.network, nil, s.name)
 		if err == nil {
 			return d.finishCreate(ctx, s, resp)
+		}
+		if sent.Load() && key == "" && (ctx.Err() != nil || unreachable(err)) {
+			d.removeLost(ctx, s)
 		}
 		if ctx.Err() != nil {
 			return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
@@ -124,7 +130,8 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 
 // finishCreate fails closed: a container with warnings from the engine (a
 // limit was dropped) or whose limits read back differently is removed and
-// refused with RESOURCE_LIMIT.
+// refused with RESOURCE_LIMIT, and one whose settings cannot be read back
+// is refused.
 func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.CreateResponse) (contract.ContainerInstance, error) {
 	o := opCreate
 	if len(resp.Warnings) > 0 {
@@ -133,13 +140,16 @@ func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.Create
 			"the engine did not apply every setting, so the container was removed: "+strings.Join(resp.Warnings, "; "), nil)
 	}
 	c, err := d.cli.ContainerInspect(ctx, resp.ID)
-	if err != nil {
-		d.discard(ctx, resp.ID)
-		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
+	diff := ""
+	if err == nil {
+		diff, err = d.notApplied(ctx, s, c)
 	}
-	diff, err := d.notApplied(ctx, s, c)
 	if err != nil {
-		d.discard(ctx, resp.ID)
+		// Unchecked, the container is not handed out. With a key it stays
+		// for the reasons of removeLost; the key's next create checks it.
+		if s.config.Labels[d.labels.key] == "" {
+			d.discard(ctx, resp.ID)
+		}
 		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
 	}
 	if diff != "" {
@@ -321,6 +331,48 @@ func (d *Driver) awaitName(ctx context.Context, name string) (c container.Inspec
 		case <-t.C:
 		}
 	}
+}
+
+// lostCreateTimeout bounds removeLost, which runs after the caller's
+// context is done: it is short, so that a call past its deadline returns
+// soon even when the daemon hangs.
+const lostCreateTimeout = 3 * time.Second
+
+// removeLost removes the container of a create without an idempotency key
+// whose answer the caller will not get: its context ended, or the
+// connection broke, after the request was sent. The engine may have made
+// the container, or be making it still, so removeLost waits for the name
+// as adopt does, bounded by lostCreateTimeout; a container the engine
+// makes later than that is left to the reaper.
+//
+// Removing it is safe: the name is random and only this call knows it,
+// and adopt hands out only a container whose key label is the caller's
+// key, which a container made without a key lacks. With a key the
+// container stays, since the call cannot tell whether its own request or
+// a concurrent one with the key made the container, nor whether another
+// create adopted it; the key's next create adopts it.
+func (d *Driver) removeLost(ctx context.Context, s spec) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lostCreateTimeout)
+	defer cancel()
+	c, found, err := d.awaitName(ctx, s.name)
+	if err != nil || !found || c.Config == nil {
+		return
+	}
+	all, l := c.Config.Labels, d.labels
+	if l.isManaged(all) && all[l.key] == "" && all[l.session] == s.config.Labels[l.session] {
+		d.discard(ctx, c.ID)
+	}
+}
+
+// traceSent returns ctx with a client trace that sets sent once a request
+// made with it is written whole: from then on, the engine may act on the
+// request whatever becomes of its answer.
+func traceSent(ctx context.Context, sent *atomic.Bool) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(w httptrace.WroteRequestInfo) {
+		if w.Err == nil {
+			sent.Store(true)
+		}
+	}})
 }
 
 // discard removes a container the driver will not hand out. It runs even

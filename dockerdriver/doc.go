@@ -126,6 +126,16 @@
 // Concurrent creates with one key therefore make one container. The same
 // holds for volumes and networks by name (their names are the caller's).
 //
+// A create whose answer does not come (its context ends, or the connection
+// breaks, after the request was sent) may still have made its container.
+// Without a key, nothing could find that container again: the driver
+// waits for its name as above, up to 3s past the end of the context, and
+// removes it before it returns the error; one the engine makes later is
+// left to the reaper. With a key, the container stays, as does one whose
+// settings could not be read back: a concurrent create with the key may
+// have made or adopted it, and the key's next create (the retry
+// middleware's next attempt) checks and returns it.
+//
 // # Status mapping
 //
 // The contract's status and state come from Docker's State.Status:

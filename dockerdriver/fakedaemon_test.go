@@ -60,6 +60,13 @@ func (f *fakeDaemon) handle(route string, h http.HandlerFunc) {
 	f.handlers[route] = h
 }
 
+// handler returns the handler of route.
+func (f *fakeDaemon) handler(route string) http.HandlerFunc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.handlers[route]
+}
+
 func (f *fakeDaemon) called(route string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

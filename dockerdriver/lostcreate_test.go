@@ -8,21 +8,23 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/resilientdriver/resilient/contract"
+	"github.com/resilientdriver/resilient/dockerdriver"
 )
 
-// loseFirstCreate makes the first create that reaches e act and its answer
-// not reach the driver: e stores the container as it would have answered,
-// it can be inspected by its name from then on, and lose ends the request
-// without an answer. Later creates meet the name in use, with the answer
-// the engine gives (measured on Docker 20.10 and Podman 4.3).
-func loseFirstCreate(e *echoEngine, podman bool, lose func(http.ResponseWriter, *http.Request)) {
+// firstCreateTakesName makes the first create that reaches e take its
+// name: e stores the container, which can be inspected by its name from
+// then on, and later creates meet the name in use, with the answer the
+// engine gives (measured on Docker 20.10 and Podman 4.3). lose, when not
+// nil, ends the first request without an answer: the engine acted and the
+// answer was lost.
+func firstCreateTakesName(e *echoEngine, podman bool, lose func(http.ResponseWriter, *http.Request)) {
 	const route = "POST /containers/create"
-	e.fakeDaemon.mu.Lock()
-	echo := e.handlers[route]
-	byID := e.handlers["GET /containers/"+fakeID+"/json"]
-	e.fakeDaemon.mu.Unlock()
+	echo, byID := e.handler(route), e.handler("GET /containers/"+fakeID+"/json")
 	var creates atomic.Int32
 	e.handle(route, func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
@@ -37,8 +39,12 @@ func loseFirstCreate(e *echoEngine, podman bool, lose func(http.ResponseWriter, 
 			}
 			return
 		}
-		echo(httptest.NewRecorder(), r)
 		e.handle("GET /containers/"+name+"/json", byID)
+		if lose == nil {
+			echo(w, r)
+			return
+		}
+		echo(httptest.NewRecorder(), r)
 		lose(w, r)
 	})
 }
@@ -90,7 +96,7 @@ func TestAdoptedContainerFailsClosed(t *testing.T) {
 			} else {
 				e = newEchoEngine(t, tt.alter)
 			}
-			loseFirstCreate(e, tt.podman, hangUp)
+			firstCreateTakesName(e, tt.podman, hangUp)
 			d := fakeDriver(t, e.fakeDaemon)
 			ctx := contract.WithIdempotencyKey(context.Background(), "lost-"+tt.name)
 			cfg := smallConfig("lost")
@@ -114,5 +120,153 @@ func TestAdoptedContainerFailsClosed(t *testing.T) {
 				t.Errorf("the container was removed %d times, want %d", got, tt.removed)
 			}
 		})
+	}
+}
+
+// TestLostCreateRemoved: a create without a key whose answer does not
+// come (the caller's context ends, or the connection breaks, after the
+// engine got the request) removes the container the engine made before it
+// returns. With a key the container stays, for the key's next create.
+func TestLostCreateRemoved(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		key       string
+		deadline  bool // else the caller cancels while the engine works
+		hangUp    bool // the connection breaks instead
+		want      contract.Code
+		retryable bool
+		removed   int
+	}{
+		{name: "deadline", deadline: true, want: contract.CodeTimeout, removed: 1},
+		{name: "canceled", want: contract.CodeContainerCreation, removed: 1},
+		{name: "connection broken", hangUp: true, want: contract.CodeNetwork, retryable: true, removed: 1},
+		{name: "deadline with a key", key: "k1", deadline: true, want: contract.CodeTimeout},
+		{name: "canceled with a key", key: "k2", want: contract.CodeContainerCreation},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.deadline {
+				ctx, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+				defer cancel()
+			}
+			if tt.key != "" {
+				ctx = contract.WithIdempotencyKey(ctx, tt.key)
+			}
+			e := newEchoEngine(t, nil)
+			firstCreateTakesName(e, false, func(w http.ResponseWriter, r *http.Request) {
+				if tt.hangUp {
+					hangUp(w, r)
+					return
+				}
+				if !tt.deadline {
+					cancel()
+				}
+				<-r.Context().Done() // the driver gave up the request
+			})
+			d := fakeDriver(t, e.fakeDaemon)
+			_, err := d.CreateContainer(ctx, smallConfig("lost"))
+			wantCode(t, "create", err, tt.want, tt.retryable)
+			if got := e.removals(); got != tt.removed {
+				t.Errorf("the container was removed %d times, want %d", got, tt.removed)
+			}
+			if tt.key == "" {
+				return
+			}
+			kctx := contract.WithIdempotencyKey(context.Background(), tt.key)
+			if inst, err := d.CreateContainer(kctx, smallConfig("lost")); err != nil || inst.ID != fakeID {
+				t.Errorf("the key's next create = %s, %v; want the container %s", inst.ID, err, fakeID)
+			}
+		})
+	}
+}
+
+// TestCreateLostToDeadline: on the real engine, creates without a key
+// whose deadline passes while the engine creates their container leave
+// none behind once they return; a create with a key leaves its container,
+// and the key's next create returns it.
+func TestCreateLostToDeadline(t *testing.T) {
+	ctx := ctxFor(t)
+	d := newDriver(t)
+	sid := newSession(t)
+	// The driver learns the engine and its storage first, so that the
+	// short deadlines below end during the create itself.
+	removeQuietly(t, d, create(t, ctx, d, smallConfig(sid)).ID)
+	failed := 0
+	deadlines := []int{2, 4, 6, 8, 10, 15, 20, 30} // ms; a create takes the engine 5 to 50
+	for _, ms := range deadlines {
+		dctx, cancel := context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		inst, err := d.CreateContainer(dctx, smallConfig(sid))
+		cancel()
+		if err != nil {
+			failed++
+		} else {
+			removeQuietly(t, d, inst.ID)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("every create beat its deadline: nothing was tested")
+	}
+	list, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filterLabel(dockerdriver.DefaultLabelPrefix + ".session=" + sid)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 0 {
+		t.Errorf("%d of %d creates failed on their deadline and left %d containers", failed, len(deadlines), len(list))
+	}
+
+	kctx := contract.WithIdempotencyKey(ctx, "lost-"+sid)
+	dctx, cancel := context.WithTimeout(kctx, 20*time.Millisecond)
+	_, err = d.CreateContainer(dctx, smallConfig(sid))
+	cancel()
+	inst := create(t, kctx, d, smallConfig(sid))
+	list, err2 := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filterLabel(dockerdriver.DefaultLabelPrefix + ".session=" + sid)})
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	if len(list) != 1 || list[0].ID != inst.ID {
+		t.Errorf("a keyed create (first attempt: %v) and its retry left %d containers, want 1", err, len(list))
+	}
+}
+
+// TestCreateCanceledWhileChecked: a create whose caller cancels while the
+// driver reads the new container back refuses the container. Without a
+// key it is removed; with one it stays, for a concurrent create of the key
+// may have adopted it, and the key's next create checks and returns it.
+func TestCreateCanceledWhileChecked(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"", "key"} {
+		e := newEchoEngine(t, nil)
+		firstCreateTakesName(e, false, nil)
+		route := "GET /containers/" + fakeID + "/json"
+		echo := e.handler(route)
+		ctx, cancel := context.WithCancel(context.Background())
+		var inspects atomic.Int32
+		e.handle(route, func(w http.ResponseWriter, r *http.Request) {
+			if inspects.Add(1) == 1 {
+				cancel()
+				<-r.Context().Done()
+				return
+			}
+			echo(w, r)
+		})
+		d := fakeDriver(t, e.fakeDaemon)
+		kctx := contract.WithIdempotencyKey(context.Background(), key)
+		_, err := d.CreateContainer(contract.WithIdempotencyKey(ctx, key), smallConfig("checked"))
+		wantCode(t, "create canceled while checked", err, contract.CodeContainerCreation, false)
+		if key == "" {
+			if got := e.removals(); got != 1 {
+				t.Errorf("without a key the unchecked container was removed %d times, want 1", got)
+			}
+			continue
+		}
+		if got := e.removals(); got != 0 {
+			t.Errorf("with a key the unchecked container was removed %d times, want 0", got)
+		}
+		if inst, err := d.CreateContainer(kctx, smallConfig("checked")); err != nil || inst.ID != fakeID {
+			t.Errorf("the key's next create = %s, %v; want the container %s", inst.ID, err, fakeID)
+		}
 	}
 }

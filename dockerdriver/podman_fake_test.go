@@ -77,9 +77,7 @@ func newPodmanEngine(t *testing.T, lie func(*podmanView)) *echoEngine {
 		writeJSON(w, 201, map[string]any{"Name": body.Name, "Driver": "local", "Labels": body.Labels})
 	})
 	route := "GET /containers/" + fakeID + "/json"
-	e.mu.Lock()
-	compat := e.handlers[route]
-	e.mu.Unlock()
+	compat := e.handler(route)
 	e.handle(route, func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		compat(rec, r)
