@@ -333,7 +333,7 @@
 //     with the session, as Docker would.
 //   - Podman removes a network named by its id even while containers use
 //     it; the driver names it by its name there, so that a network in use
-//     is refused (NETWORK_REMOVE).
+//     is refused (NETWORK_REMOVE) and the reaper leaves it.
 //   - Its error texts differ ("that name is already in use" with status
 //     500, "can only kill running containers", "network is being used");
 //     they map to the same codes. Its states "stopping" (running) and

@@ -107,6 +107,12 @@ func newSession(t *testing.T) string {
 
 func newSessionWithPrefix(t *testing.T, prefix string) string {
 	t.Helper()
+	return newSessionOn(t, docker, prefix)
+}
+
+// newSessionOn is newSessionWithPrefix on the engine cli talks to.
+func newSessionOn(t *testing.T, cli *client.Client, prefix string) string {
+	t.Helper()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
@@ -114,43 +120,43 @@ func newSessionWithPrefix(t *testing.T, prefix string) string {
 		name = name[:30]
 	}
 	sid := "t-" + name + "-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { assertNothingLeft(t, prefix, sid) })
+	t.Cleanup(func() { assertNothingLeft(t, cli, prefix, sid) })
 	return sid
 }
 
-func assertNothingLeft(t *testing.T, prefix, sid string) {
+func assertNothingLeft(t *testing.T, cli *client.Client, prefix, sid string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cs, err := docker.ContainerList(ctx, container.ListOptions{All: true,
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true,
 		Filters: filters.NewArgs(filters.Arg("label", prefix+".session="+sid))})
 	if err != nil {
 		t.Errorf("listing leftovers: %v", err)
 	}
 	for _, c := range cs {
 		t.Errorf("container %s (%s) of session %s left behind", c.ID[:12], c.State, sid)
-		_ = docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	for _, f := range []filters.Args{
 		filters.NewArgs(filters.Arg("label", prefix+".session="+sid)),
 		filters.NewArgs(filters.Arg("label", testLabel+"="+sid)),
 	} {
-		vs, err := docker.VolumeList(ctx, volume.ListOptions{Filters: f})
+		vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
 		if err != nil {
 			t.Errorf("listing leftovers: %v", err)
 		}
 		for _, v := range vs.Volumes {
 			t.Errorf("volume %s of session %s left behind", v.Name, sid)
-			_ = docker.VolumeRemove(ctx, v.Name, true)
+			_ = cli.VolumeRemove(ctx, v.Name, true)
 		}
 	}
-	ns, err := docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+sid))})
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", testLabel+"="+sid))})
 	if err != nil {
 		t.Errorf("listing leftovers: %v", err)
 	}
 	for _, n := range ns {
 		t.Errorf("network %s of session %s left behind", n.Name, sid)
-		_ = docker.NetworkRemove(ctx, n.ID)
+		_ = cli.NetworkRemove(ctx, n.ID)
 	}
 }
 

@@ -177,3 +177,9 @@ func randSuffix() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// TestPodmanReapSkipsNetworkInUse is TestReapSkipsNetworkInUse on Podman,
+// which removes a network named by its id from under its containers.
+func TestPodmanReapSkipsNetworkInUse(t *testing.T) {
+	reapNetworkInUse(t, podmanClient(t, podmanHost(t)))
+}

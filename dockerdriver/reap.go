@@ -95,8 +95,8 @@ func (d *Driver) Reap(ctx context.Context, opts ReapOptions) (ReapReport, error)
 			if inUse, err := d.networkInUse(ctx, n.ID); err != nil || inUse {
 				continue
 			}
-		} else if err := d.cli.NetworkRemove(ctx, n.ID); err != nil {
-			if !cerrdefs.IsConflict(err) && !cerrdefs.IsPermissionDenied(err) && !cerrdefs.IsNotFound(err) {
+		} else if err := d.removeNetwork(ctx, n); err != nil {
+			if !networkInUse(err) && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, mapErr(ctx, opReapNetwork, n.ID, err))
 			}
 			continue

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
 
 	"github.com/resilientdriver/resilient/contract"
 	"github.com/resilientdriver/resilient/dockerdriver"
@@ -269,4 +271,58 @@ func TestReap(t *testing.T) {
 
 func sameIDs(a, b []string) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// TestReapSkipsNetworkInUse: a network the reaper would remove by age is
+// left, without an error, while a running container uses it, and removed
+// once the container is gone. The container is another driver's (another
+// label prefix), so that the reaper leaves it. On Podman:
+// TestPodmanReapSkipsNetworkInUse.
+func TestReapSkipsNetworkInUse(t *testing.T) {
+	t.Parallel()
+	reapNetworkInUse(t, docker)
+}
+
+// reapNetworkInUse runs TestReapSkipsNetworkInUse on the engine cli talks
+// to.
+func reapNetworkInUse(t *testing.T, cli *client.Client) {
+	ctx := ctxFor(t)
+	host := dockerdriver.WithHost(cli.DaemonHost())
+	users := newDriver(t, host)
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	reaper := newDriver(t, host, dockerdriver.WithClock(later), dockerdriver.WithLabelPrefix("io.resilientdriver-reapnet-"+randSuffix()))
+	sid := newSessionOn(t, cli, dockerdriver.DefaultLabelPrefix)
+	n, err := reaper.CreateNetwork(ctx, contract.NetworkConfig{Name: sid + "-net", Labels: map[string]string{testLabel: sid}})
+	if err != nil {
+		t.Fatalf("CreateNetwork: %v", err)
+	}
+	cfg := smallConfig(sid)
+	cfg.Network = n.Name
+	inst := create(t, ctx, users, cfg)
+	start(t, ctx, users, inst.ID)
+
+	old := dockerdriver.ReapOptions{MaxAge: time.Hour}
+	for _, dry := range []bool{true, false} {
+		old.DryRun = dry
+		rep, err := reaper.Reap(ctx, old)
+		if err != nil || len(rep.Networks) != 0 {
+			t.Errorf("Reap (dry run %v) with the network in use = %+v, %v; want nothing reaped, no error", dry, rep, err)
+		}
+	}
+	if _, err := cli.NetworkInspect(ctx, n.ID, network.InspectOptions{}); err != nil {
+		t.Fatalf("the network of a running container was removed: %v", err)
+	}
+	if got, err := users.GetContainer(ctx, inst.ID); err != nil || got == nil || got.Endpoint == "" {
+		t.Errorf("the container after the reap: %+v, %v; want it running on the network", got, err)
+	}
+
+	removeQuietly(t, users, inst.ID)
+	old.DryRun = false
+	rep, err := reaper.Reap(ctx, old)
+	if err != nil || !slices.Equal(rep.Networks, []string{n.ID}) {
+		t.Errorf("Reap once the network is free = %+v, %v; want network %s reaped", rep, err, n.ID)
+	}
+	if _, err := cli.NetworkInspect(ctx, n.ID, network.InspectOptions{}); !cerrdefs.IsNotFound(err) {
+		t.Errorf("the reaped network is still there: %v", err)
+	}
 }

@@ -179,19 +179,25 @@ func (d *Driver) RemoveNetwork(ctx context.Context, id string) error {
 	if !d.labels.isManaged(n.Labels) {
 		return notManaged(o, id)
 	}
-	// Podman checks that no container uses a network only when it is
-	// named by its name: removed by id, it goes from under its containers.
-	ref := n.ID
-	if e, err := d.engine(ctx); err != nil {
-		return mapErr(ctx, o, id, err)
-	} else if e.podman {
-		ref = n.Name
-	}
-	if err := d.cli.NetworkRemove(ctx, ref); err != nil {
+	if err := d.removeNetwork(ctx, n); err != nil {
 		if ctx.Err() == nil && networkInUse(err) {
 			return newErr(o, contract.CodeNetworkRemove, id, "network is in use: containers are attached to it", err)
 		}
 		return mapErr(ctx, o, id, err)
 	}
 	return nil
+}
+
+// removeNetwork removes network n, named so that the engine refuses it
+// while containers use it (see [networkInUse]). Podman checks that only when the
+// network is named by its name: removed by id, it goes from under its
+// containers.
+func (d *Driver) removeNetwork(ctx context.Context, n network.Inspect) error {
+	ref := n.ID
+	if e, err := d.engine(ctx); err != nil {
+		return err
+	} else if e.podman {
+		ref = n.Name
+	}
+	return d.cli.NetworkRemove(ctx, ref)
 }
