@@ -42,6 +42,9 @@
 //	P.label-keys       the keys of the caller's labels, as a JSON list
 //	P.request-hash     on a container, a hash of the create request that
 //	                   made it (see "Idempotent create")
+//	P.create-id        on a volume, a random id of the create that made it:
+//	                   the engines answer a create of a name in use with the
+//	                   volume they have, so it tells which create made it
 //
 // Callers may not set labels under P (CONFIGURATION error). ListContainers,
 // GetContainer, HealthCheck counts and the reaper consider only managed

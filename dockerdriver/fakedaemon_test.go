@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/docker/docker/api/types/registry"
@@ -276,4 +277,72 @@ func TestCreateWithMissingPlugin(t *testing.T) {
 	d := fakeDriver(t, f)
 	_, err := d.CreateVolume(context.Background(), contract.VolumeConfig{Name: "v1", Driver: "nope"})
 	wantCode(t, "missing volume plugin", err, contract.CodeConfiguration, false)
+}
+
+// TestVolumeCreatedMeanwhile: a volume of the name appears between the
+// driver's look and its create, made by another create. Docker and Podman
+// then answer the create with that volume (201), Podman at times with 500
+// "volume already exists". Either way the volume is returned only to a
+// create with the key that made it.
+func TestVolumeCreatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	const name = "v1"
+	theirs := func(key string) map[string]any {
+		labels := map[string]string{"io.resilientdriver.managed": "true", "io.resilientdriver.label-keys": "[]",
+			"io.resilientdriver.create-id": "ANOTHERCREATESID"}
+		if key != "" {
+			labels["io.resilientdriver.idempotency-key"] = key
+		}
+		return map[string]any{"CreatedAt": "2024-01-02T03:04:05Z", "Driver": "local", "Labels": labels,
+			"Mountpoint": "/var/lib/docker/volumes/" + name + "/_data", "Name": name, "Options": nil, "Scope": "local"}
+	}
+	for _, tt := range []struct {
+		name         string
+		theirKey     string
+		podmanRefuse bool
+		key          string
+		ok           bool
+	}{
+		{name: "no keys"},
+		{name: "their key, none here", theirKey: "k1"},
+		{name: "other keys", theirKey: "k1", key: "k2"},
+		{name: "the same key", theirKey: "k1", key: "k1", ok: true},
+		{name: "podman refuses, no keys", podmanRefuse: true},
+		{name: "podman refuses, the same key", podmanRefuse: true, theirKey: "k1", key: "k1", ok: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeDaemon(t)
+			var made atomic.Bool
+			f.handle("GET /volumes/"+name, func(w http.ResponseWriter, _ *http.Request) {
+				if !made.Load() {
+					writeJSON(w, 404, map[string]string{"message": "get " + name + ": no such volume"})
+					return
+				}
+				writeJSON(w, 200, theirs(tt.theirKey))
+			})
+			f.handle("POST /volumes/create", func(w http.ResponseWriter, _ *http.Request) {
+				made.Store(true)
+				if tt.podmanRefuse {
+					writeJSON(w, 500, map[string]any{"cause": "volume already exists", "response": 500,
+						"message": "adding volume to state: name " + name + " is in use: volume already exists"})
+					return
+				}
+				writeJSON(w, 201, theirs(tt.theirKey))
+			})
+			d := fakeDriver(t, f)
+			ctx := context.Background()
+			if tt.key != "" {
+				ctx = contract.WithIdempotencyKey(ctx, tt.key)
+			}
+			v, err := d.CreateVolume(ctx, contract.VolumeConfig{Name: name})
+			if tt.ok {
+				if err != nil || v.Name != name {
+					t.Errorf("CreateVolume = %+v, %v; want the volume of the key", v, err)
+				}
+				return
+			}
+			wantCode(t, "volume made by another create", err, contract.CodeVolumeCreation, false)
+		})
+	}
 }

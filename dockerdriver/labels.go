@@ -19,6 +19,7 @@ type labels struct {
 	image    string // the image reference the caller gave
 	userKeys string // JSON list of the label keys the caller gave
 	request  string // a container's: a hash of the create request that made it
+	createID string // a volume's: a random id of the create that made it
 }
 
 func newLabels(prefix string) labels {
@@ -31,6 +32,7 @@ func newLabels(prefix string) labels {
 		image:    prefix + ".image",
 		userKeys: prefix + ".label-keys",
 		request:  prefix + ".request-hash",
+		createID: prefix + ".create-id",
 	}
 }
 

@@ -183,3 +183,9 @@ func randSuffix() string {
 func TestPodmanReapSkipsNetworkInUse(t *testing.T) {
 	reapNetworkInUse(t, podmanClient(t, podmanHost(t)))
 }
+
+// TestPodmanConcurrentVolumeCreates is TestConcurrentVolumeCreates on
+// Podman, which also hands a create of a name in use the volume it has.
+func TestPodmanConcurrentVolumeCreates(t *testing.T) {
+	concurrentVolumeCreates(t, podmanClient(t, podmanHost(t)))
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"maps"
 	"net"
 	"slices"
@@ -73,6 +75,61 @@ func TestVolumes(t *testing.T) {
 		t.Fatalf("RemoveVolume: %v", err)
 	}
 	wantCode(t, "volume gone", d.RemoveVolume(ctx, name), contract.CodeVolumeNotFound, false)
+}
+
+// TestConcurrentVolumeCreates: creates of one name that run at once, each
+// after finding no volume of that name, make one volume, and only the
+// create that made it, or one with the same key, gets it: the engine hands
+// the others that volume as if they had made it. On Podman:
+// TestPodmanConcurrentVolumeCreates.
+func TestConcurrentVolumeCreates(t *testing.T) {
+	t.Parallel()
+	concurrentVolumeCreates(t, docker)
+}
+
+// concurrentVolumeCreates runs TestConcurrentVolumeCreates on the engine
+// cli talks to.
+func concurrentVolumeCreates(t *testing.T, cli *client.Client) {
+	ctx := ctxFor(t)
+	d := newDriver(t, dockerdriver.WithHost(cli.DaemonHost()))
+	sid := newSessionOn(t, cli, dockerdriver.DefaultLabelPrefix)
+	const n = 8
+	for round, tt := range []struct {
+		name string
+		key  func(i int) string
+		want int // creates that succeed
+	}{
+		{"without keys", func(int) string { return "" }, 1},
+		{"with a key each", func(i int) string { return fmt.Sprint(sid, "-", i) }, 1},
+		{"with one key", func(int) string { return sid }, n},
+	} {
+		for try := range 3 { // the race shows within a few tries
+			name := fmt.Sprintf("%s-v%d%d", sid, round, try)
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i := range n {
+				wg.Go(func() {
+					_, errs[i] = d.CreateVolume(contract.WithIdempotencyKey(ctx, tt.key(i)),
+						contract.VolumeConfig{Name: name, Labels: map[string]string{testLabel: sid}})
+				})
+			}
+			wg.Wait()
+			ok := 0
+			for i, err := range errs {
+				if err == nil {
+					ok++
+				} else if !errors.Is(err, contract.ErrVolumeCreation) || contract.IsRetryable(err) {
+					t.Errorf("%s: create %d: %v; want VOLUME_CREATION, not retryable", tt.name, i, err)
+				}
+			}
+			if ok != tt.want {
+				t.Errorf("%s, try %d: %d of %d concurrent creates of volume %s succeeded, want %d", tt.name, try, ok, n, name, tt.want)
+			}
+			if err := d.RemoveVolume(ctx, name); err != nil {
+				t.Errorf("RemoveVolume: %v", err)
+			}
+		}
+	}
 }
 
 func TestVolumeMadeByTheEngineIsManaged(t *testing.T) {

@@ -2,6 +2,7 @@ package dockerdriver
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -14,7 +15,9 @@ import (
 // CreateVolume creates a named volume labelled as the driver's. Its ID is
 // its name. A name already taken is a VOLUME_CREATION error that is not
 // retryable, unless a create with the same idempotency key made it, in
-// which case that volume is returned.
+// which case that volume is returned. That holds for concurrent creates of
+// a name too, which the engine answers with the volume one of them made:
+// each create labels its volume with an id of its own.
 func (d *Driver) CreateVolume(ctx context.Context, cfg contract.VolumeConfig) (contract.Volume, error) {
 	o := opCreateVolume
 	if err := contract.ValidateVolumeConfig(cfg); err != nil {
@@ -34,7 +37,8 @@ func (d *Driver) CreateVolume(ctx context.Context, cfg contract.VolumeConfig) (c
 	case !cerrdefs.IsNotFound(err) || ctx.Err() != nil:
 		return contract.Volume{}, mapErr(ctx, o, cfg.Name, err)
 	}
-	extra := map[string]string{}
+	id := rand.Text()
+	extra := map[string]string{d.labels.createID: id}
 	if key != "" {
 		extra[d.labels.key] = key
 	}
@@ -44,10 +48,17 @@ func (d *Driver) CreateVolume(ctx context.Context, cfg contract.VolumeConfig) (c
 		Labels: d.labels.withUser(cfg.Labels, extra),
 	})
 	if err != nil {
+		// Podman refuses a create that loses a race for the name inside
+		// the engine: 500 "name ... is in use: volume already exists".
+		if ctx.Err() == nil && mentions(err, "already exists") {
+			if v, ierr := d.cli.VolumeInspect(ctx, cfg.Name); ierr == nil {
+				return d.existingVolume(o, v, key)
+			}
+		}
 		return contract.Volume{}, mapErr(ctx, o, cfg.Name, err)
 	}
-	if !d.labels.isManaged(v.Labels) {
-		return d.existingVolume(o, v, key) // another client made it meanwhile
+	if v.Labels[d.labels.createID] != id {
+		return d.existingVolume(o, v, key) // another create made it meanwhile
 	}
 	return d.volumeOf(v), nil
 }
