@@ -101,15 +101,15 @@
 // capacity for it. Without a deadline a call waits up to [WithMaxWait].
 //
 // How this measures on the real daemon is in the load module's table (a
-// burst of 150 sessions with 12s each: the refused fail within a few
-// seconds rather than after their 12s); the refusals before any call
+// burst of 150 sessions with 12s each: the refused fail 1.3s after the
+// burst, p50, rather than after their 12s); the refusals before any call
 // finished rest on the 250ms prior, so on an engine much slower or
 // faster than that the first refusals of a burst come later or early.
 // What the pool learns under load (the rate it hands out slots while
 // calls queue, the calls a create brings) stays with it: on a fresh
-// driver the refusals of a first burst come as the pool learns (a few
-// seconds in), and on one that has been through a burst before nearly
-// all come within milliseconds of the call.
+// driver the refusals of a first burst come as the pool learns (about a
+// second in), and on one that has been through a burst before most come
+// within milliseconds of the call.
 //
 // The adaptive limit follows Netflix's Gradient2: after each window of as
 // many calls as the limit, it moves a fifth of the way toward limit ×
