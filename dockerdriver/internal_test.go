@@ -241,3 +241,30 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyStreamAtTheLimit: a copy of exactly the limit ends cleanly, one
+// longer fails with RESOURCE_LIMIT, and one cut off right at the limit
+// fails with the connection's error instead of looking complete.
+func TestCopyStreamAtTheLimit(t *testing.T) {
+	reset := errors.New("connection reset by peer")
+	for _, tt := range []struct {
+		name string
+		give io.Reader
+		want error // nil: a clean end
+	}{
+		{"exactly the limit", strings.NewReader("1234"), nil},
+		{"longer", strings.NewReader("12345"), contract.ErrResourceLimit},
+		{"cut off at the limit", io.MultiReader(strings.NewReader("1234"), iotest.ErrReader(reset)), reset},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &copyStream{ctx: context.Background(), id: "c1", rc: io.NopCloser(tt.give), left: 4, limit: 4}
+			b, err := io.ReadAll(s)
+			if string(b) != "1234" {
+				t.Errorf("read %q, want the 4 bytes of the limit", b)
+			}
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

@@ -339,10 +339,13 @@ func (s *copyStream) Read(p []byte) (int, error) {
 	if s.left <= 0 {
 		// One byte more tells a stream of exactly the limit from a longer one.
 		var one [1]byte
-		if n, _ := io.ReadFull(s.rc, one[:]); n == 0 {
-			return 0, io.EOF
+		switch n, err := io.ReadFull(s.rc, one[:]); {
+		case n > 0:
+			return 0, copyTooLarge(opCopyFrom, s.id, s.limit)
+		case err != io.EOF: // cut off right at the limit: not the end
+			return 0, mapErr(s.ctx, opCopyFrom, s.id, err)
 		}
-		return 0, copyTooLarge(opCopyFrom, s.id, s.limit)
+		return 0, io.EOF
 	}
 	if int64(len(p)) > s.left {
 		p = p[:s.left]
