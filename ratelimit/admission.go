@@ -100,12 +100,12 @@ type pool struct {
 	grants  [numPrios]float64 // decaying counts of slots granted by priority
 
 	// The pool's throughput while calls queue, as the time between two
-	// slots handed to waiters, in seconds: the last measured (intervals
-	// measurements so far), and the lowest of full windows, aging (bests
-	// so far). The current period of queueing began at queued, in
-	// seconds since epoch, and has handed grantN slots to waiters, the
-	// last grantWindow of them at grantAt (a ring).
-	interval  float64
+	// slots handed to waiters, in seconds, measured intervals times: the
+	// mean of the measurements (smoothed over about grantWindow of them),
+	// and the lowest, aging. The current period of queueing began at
+	// queued, in seconds since epoch, and has handed grantN slots to
+	// waiters, the last grantWindow of them at grantAt (a ring).
+	mean      float64
 	intervals int
 	best      float64
 	queued    float64
@@ -284,15 +284,16 @@ func (p *pool) sessionWork() float64 {
 
 // slotTime returns the time between two slots handed out, in seconds:
 // as measured in the current period of queueing once it has handed out
-// as many slots as the limit (and minGrants), else as measured in an
-// earlier one, or,
-// before any, the service time over the limit.
+// as many slots as the limit (and minGrants), else the mean of what the
+// pool measured before (a burst's last slots, as its queue drains, are
+// not the rate of the next), or, before any, the service time over the
+// limit.
 func (p *pool) slotTime(now time.Time) float64 {
 	switch {
 	case p.grantN >= p.measuredAfter():
 		return p.windowSlot(now.Sub(p.epoch).Seconds())
 	case p.intervals > 0:
-		return p.interval
+		return p.mean
 	}
 	return p.serviceAt(now) / float64(p.cap())
 }
@@ -431,18 +432,21 @@ func (p *pool) release(op contract.Op, at, ran time.Time) {
 }
 
 // measureGrant counts a slot handed to a waiting call at now and, once
-// the current period of queueing has handed out as many as the limit,
-// measures the interval between grants; over a full window, it counts
-// toward the best.
+// the current period of queueing has handed out measuredAfter of them,
+// measures the interval between grants, into the mean and the best.
 func (p *pool) measureGrant(now time.Time) {
 	t := now.Sub(p.epoch).Seconds()
 	if n := p.grantN + 1; n >= p.measuredAfter() {
-		p.interval = p.windowSlot(t)
+		slot := p.windowSlot(t)
 		p.intervals++
-		if p.intervals == 1 || p.interval < p.best {
-			p.best = p.interval
+		if p.intervals == 1 {
+			p.mean, p.best = slot, slot
+		}
+		p.mean += (slot - p.mean) / grantWindow
+		if slot < p.best {
+			p.best = slot
 		} else {
-			p.best += bestAging * (p.interval - p.best)
+			p.best += bestAging * (slot - p.best)
 		}
 	}
 	p.grantN++
