@@ -369,66 +369,100 @@ func TestAdaptiveLimitSustainedOverload(t *testing.T) {
 // after 4s), and as many finish as the engine has room for.
 func TestBurstRefusedEarly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		starting := make(chan struct{}, 1) // not a sync.Mutex: synctest's clock waits for no Lock
-		base := newStub(func(ctx context.Context, op contract.Op) error {
-			switch op {
-			case contract.OpStartContainer: // one at a time, as Docker's
-				starting <- struct{}{}
-				defer func() { <-starting }()
-				time.Sleep(300 * time.Millisecond)
-			case contract.OpStopContainer:
-				time.Sleep(200 * time.Millisecond)
-			default:
-				time.Sleep(50 * time.Millisecond)
-			}
-			return ctx.Err()
-		})
-		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(8), ratelimit.WithMaxWait(0))(base)
-		const sessions, deadline = 120, 12 * time.Second
-		var (
-			mu            sync.Mutex
-			done, refused int
-			late, other   int
-			wg            sync.WaitGroup
-		)
-		t0 := time.Now()
-		for range sessions {
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), deadline)
-				defer cancel()
-				inst, err := d.CreateContainer(ctx, contract.NewContainerConfig("s", "alpine"))
-				if err == nil {
-					err = d.StartContainer(ctx, inst.ID)
-				}
-				if err == nil {
-					err = d.StopContainer(ctx, inst.ID, contract.StopOptions{})
-				}
-				if err == nil {
-					err = d.RemoveContainer(ctx, inst.ID)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil:
-					done++
-				case errors.Is(err, contract.ErrRateLimited) && contract.IsRetryable(err):
-					refused++
-					if time.Since(t0) > deadline/3 {
-						late++
-					}
-				default:
-					other++
-				}
-			})
-		}
-		wg.Wait()
-		t.Logf("%d done, %d refused (%d after %v), %d other", done, refused, late, deadline/3, other)
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(8), ratelimit.WithMaxWait(0))(serialStarts())
+		b := runBurst(d, 120, 12*time.Second, 4*time.Second)
+		t.Logf("%+v", b)
 		// Starts of 300ms one at a time: at most 40 sessions in 12s.
-		if done < 30 {
-			t.Errorf("%d sessions done, want at least 30 of the 40 the engine has room for", done)
+		if b.done < 30 {
+			t.Errorf("%d sessions done, want at least 30 of the 40 the engine has room for", b.done)
 		}
-		if late > refused/5 {
-			t.Errorf("%d of %d refusals after %v, want at most a fifth", late, refused, deadline/3)
+		if b.refused-b.within > b.refused/5 {
+			t.Errorf("%d of %d refusals after 4s, want at most a fifth", b.refused-b.within, b.refused)
 		}
 	})
+}
+
+// TestWarmBurstRefusedAtOnce: the same burst on a driver that has been
+// through one before: what the pool measured then tells it at once which
+// sessions cannot finish, and most are refused as they arrive.
+func TestWarmBurstRefusedAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := ratelimit.New(rate.Inf, 0, ratelimit.WithMaxConcurrent(8), ratelimit.WithMaxWait(0))(serialStarts())
+		runBurst(d, 120, 12*time.Second, 0)
+		time.Sleep(time.Minute)
+		b := runBurst(d, 120, 12*time.Second, time.Millisecond)
+		t.Logf("%+v", b)
+		if b.done < 30 {
+			t.Errorf("%d sessions done, want at least 30 of the 40 the engine has room for", b.done)
+		}
+		if b.within < b.refused*3/4 {
+			t.Errorf("%d of %d refusals as they arrived, want at least three quarters", b.within, b.refused)
+		}
+	})
+}
+
+// serialStarts returns an engine that starts containers one at a time, as
+// Docker does: a start takes 300ms, a stop 200ms, anything else 50ms.
+func serialStarts() *stub {
+	starting := make(chan struct{}, 1) // not a sync.Mutex: synctest's clock waits for no Lock
+	return newStub(func(ctx context.Context, op contract.Op) error {
+		switch op {
+		case contract.OpStartContainer:
+			starting <- struct{}{}
+			defer func() { <-starting }()
+			time.Sleep(300 * time.Millisecond)
+		case contract.OpStopContainer:
+			time.Sleep(200 * time.Millisecond)
+		default:
+			time.Sleep(50 * time.Millisecond)
+		}
+		return ctx.Err()
+	})
+}
+
+// burst is what runBurst counted.
+type burst struct {
+	done, refused, within, other int // within: refused within the bound
+}
+
+// runBurst runs n sessions at once through d (create, start, stop,
+// remove), each with deadline, and counts their outcomes.
+func runBurst(d contract.ContainerDriver, n int, deadline, within time.Duration) burst {
+	var (
+		mu sync.Mutex
+		b  burst
+		wg sync.WaitGroup
+	)
+	t0 := time.Now()
+	for range n {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			inst, err := d.CreateContainer(ctx, contract.NewContainerConfig("s", "alpine"))
+			if err == nil {
+				err = d.StartContainer(ctx, inst.ID)
+			}
+			if err == nil {
+				err = d.StopContainer(ctx, inst.ID, contract.StopOptions{})
+			}
+			if err == nil {
+				err = d.RemoveContainer(ctx, inst.ID)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				b.done++
+			case errors.Is(err, contract.ErrRateLimited) && contract.IsRetryable(err):
+				b.refused++
+				if time.Since(t0) <= within {
+					b.within++
+				}
+			default:
+				b.other++
+			}
+		})
+	}
+	wg.Wait()
+	return b
 }
