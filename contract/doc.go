@@ -118,5 +118,7 @@
 //
 // [WithIdempotencyKey] puts a key on the context of a create; a driver that
 // sees the same key again returns the resource it made the first time. The
-// retry middleware sets one per logical call.
+// retry middleware sets one per logical call, with [WithOwnIdempotencyKey]:
+// the key is that call's alone, so a driver may remove what a create made
+// when the create's context ends before its answer.
 package contract

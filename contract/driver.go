@@ -167,19 +167,43 @@ func (o Op) String() string { return string(o) }
 
 type idempotencyKey struct{}
 
+// keyValue is the value of idempotencyKey.
+type keyValue struct {
+	key string
+	own bool
+}
+
 // WithIdempotencyKey returns a context that carries key. A driver that sees a
 // key on a create returns the resource an earlier call with the same key made
 // instead of making a second one. The retry middleware sets one per logical
 // create call; callers may set their own to dedupe across processes.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, idempotencyKey{}, key)
+	return context.WithValue(ctx, idempotencyKey{}, keyValue{key: key})
 }
 
-// IdempotencyKey returns the key set by [WithIdempotencyKey], if any. An empty
-// key counts as none.
+// WithOwnIdempotencyKey is [WithIdempotencyKey] for a key that is the
+// call's own: no other call uses it, and the call's attempts come one
+// after another. A driver may then remove what a create of the key made
+// when the create's context ends before its answer, as it does for a
+// create without a key: nothing but the call's next attempt could ask for
+// it, and that attempt makes it again. The retry middleware marks the keys
+// it sets so; a key shared between callers must not be.
+func WithOwnIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, keyValue{key: key, own: true})
+}
+
+// IdempotencyKey returns the key set by [WithIdempotencyKey] or
+// [WithOwnIdempotencyKey], if any. An empty key counts as none.
 func IdempotencyKey(ctx context.Context) (string, bool) {
-	k, _ := ctx.Value(idempotencyKey{}).(string)
-	return k, k != ""
+	v, _ := ctx.Value(idempotencyKey{}).(keyValue)
+	return v.key, v.key != ""
+}
+
+// OwnIdempotencyKey reports whether the key of ctx was set by
+// [WithOwnIdempotencyKey].
+func OwnIdempotencyKey(ctx context.Context) bool {
+	v, _ := ctx.Value(idempotencyKey{}).(keyValue)
+	return v.own && v.key != ""
 }
 
 type progressKey struct{}

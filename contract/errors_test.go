@@ -191,6 +191,19 @@ func TestIdempotencyKey(t *testing.T) {
 	if !ok || k != "k1" {
 		t.Errorf("IdempotencyKey = %q, %v; want k1, true", k, ok)
 	}
+	if contract.OwnIdempotencyKey(contract.WithIdempotencyKey(ctx, "k1")) || contract.OwnIdempotencyKey(ctx) {
+		t.Error("a shared key, or none, counts as the call's own")
+	}
+	own := contract.WithOwnIdempotencyKey(ctx, "k2")
+	if k, ok := contract.IdempotencyKey(own); !ok || k != "k2" || !contract.OwnIdempotencyKey(own) {
+		t.Errorf("own key: IdempotencyKey = %q, %v, own %v; want k2, true, true", k, ok, contract.OwnIdempotencyKey(own))
+	}
+	if contract.OwnIdempotencyKey(contract.WithOwnIdempotencyKey(ctx, "")) {
+		t.Error("an empty own key counts as present")
+	}
+	if contract.OwnIdempotencyKey(contract.WithIdempotencyKey(own, "k3")) {
+		t.Error("a shared key set over an own one is still counted as own")
+	}
 }
 
 // TestProgress checks that Progress calls the func of the nearest

@@ -85,7 +85,7 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 		if err == nil {
 			return d.finishCreate(ctx, s, resp)
 		}
-		if sent.Load() && key == "" && (ctx.Err() != nil || unreachable(err)) {
+		if sent.Load() && (key == "" && (ctx.Err() != nil || unreachable(err)) || contract.OwnIdempotencyKey(ctx) && ctx.Err() != nil) {
 			d.removeLost(ctx, s)
 		}
 		if ctx.Err() != nil {
@@ -146,8 +146,9 @@ func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.Create
 	}
 	if err != nil {
 		// Unchecked, the container is not handed out. With a key it stays
-		// for the reasons of removeLost; the key's next create checks it.
-		if s.config.Labels[d.labels.key] == "" {
+		// for the reasons of removeLost (the key's next create checks it),
+		// unless the key is the call's own and the call is over.
+		if s.config.Labels[d.labels.key] == "" || contract.OwnIdempotencyKey(ctx) && ctx.Err() != nil {
 			d.discard(ctx, resp.ID)
 		}
 		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
@@ -338,19 +339,23 @@ func (d *Driver) awaitName(ctx context.Context, name string) (c container.Inspec
 // soon even when the daemon hangs.
 const lostCreateTimeout = 3 * time.Second
 
-// removeLost removes the container of a create without an idempotency key
-// whose answer the caller will not get: its context ended, or the
-// connection broke, after the request was sent. The engine may have made
-// the container, or be making it still, so removeLost waits for the name
-// as adopt does, bounded by lostCreateTimeout; a container the engine
-// makes later than that is left to the reaper.
+// removeLost removes the container of a create whose answer the caller
+// will not get: one without an idempotency key whose context ended, or
+// whose connection broke, after the request was sent, or one with a key
+// of its own (contract.WithOwnIdempotencyKey) whose context ended. The
+// engine may have made the container, or be making it still, so
+// removeLost waits for the name as adopt does, bounded by
+// lostCreateTimeout; a container the engine makes later than that is left
+// to the reaper, or to the own key's next attempt, which adopts it.
 //
-// Removing it is safe: the name is random and only this call knows it,
-// and adopt hands out only a container whose key label is the caller's
-// key, which a container made without a key lacks. With a key the
-// container stays, since the call cannot tell whether its own request or
-// a concurrent one with the key made the container, nor whether another
-// create adopted it; the key's next create adopts it.
+// Removing it is safe: without a key the name is random and only this
+// call knows it, and adopt hands out only a container whose key label is
+// the caller's key, which a container made without a key lacks; an own
+// key is random and only this call's attempts, one after another, use it.
+// A shared key's container stays, since the call cannot tell whether its
+// own request or a concurrent one with the key made the container, nor
+// whether another create adopted it; the key's next create adopts it. So
+// does an own key's whose connection broke: the next attempt adopts it.
 func (d *Driver) removeLost(ctx context.Context, s spec) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lostCreateTimeout)
 	defer cancel()
@@ -359,7 +364,7 @@ func (d *Driver) removeLost(ctx context.Context, s spec) {
 		return
 	}
 	all, l := c.Config.Labels, d.labels
-	if l.isManaged(all) && all[l.key] == "" && all[l.session] == s.config.Labels[l.session] {
+	if l.isManaged(all) && all[l.key] == s.config.Labels[l.key] && all[l.session] == s.config.Labels[l.session] {
 		d.discard(ctx, c.ID)
 	}
 }

@@ -134,10 +134,13 @@
 // Without a key, nothing could find that container again: the driver
 // waits for its name as above, up to 3s past the end of the context, and
 // removes it before it returns the error; one the engine makes later is
-// left to the reaper. With a key, the container stays, as does one whose
-// settings could not be read back: a concurrent create with the key may
-// have made or adopted it, and the key's next create (the retry
-// middleware's next attempt) checks and returns it.
+// left to the reaper. So is the container of a create whose key is its
+// own (contract.WithOwnIdempotencyKey, as the retry middleware sets them)
+// when its context ends: only its own next attempt could ask for it, and
+// that attempt makes it again. With any other key, the container stays, as
+// does one whose settings could not be read back: a concurrent create with
+// the key may have made or adopted it, and the key's next create (the
+// retry middleware's next attempt) checks and returns it.
 //
 // # Status mapping
 //

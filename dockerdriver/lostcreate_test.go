@@ -194,32 +194,41 @@ func TestCreateLostToDeadline(t *testing.T) {
 	// The driver learns the engine and its storage first, so that the
 	// short deadlines below end during the create itself.
 	removeQuietly(t, d, create(t, ctx, d, smallConfig(sid)).ID)
-	failed := 0
 	deadlines := []int{2, 4, 6, 8, 10, 15, 20, 30} // ms; a create takes the engine 5 to 50
-	for _, ms := range deadlines {
-		dctx, cancel := context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
-		inst, err := d.CreateContainer(dctx, smallConfig(sid))
-		cancel()
+	// Each create of keyed(i) with the ith deadline; none may be left.
+	lost := func(what string, keyed func(i int) context.Context) {
+		t.Helper()
+		failed := 0
+		for i, ms := range deadlines {
+			dctx, cancel := context.WithTimeout(keyed(i), time.Duration(ms)*time.Millisecond)
+			inst, err := d.CreateContainer(dctx, smallConfig(sid))
+			cancel()
+			if err != nil {
+				failed++
+			} else {
+				removeQuietly(t, d, inst.ID)
+			}
+		}
+		if failed == 0 {
+			t.Fatalf("every create %s beat its deadline: nothing was tested", what)
+		}
+		list, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filterLabel(dockerdriver.DefaultLabelPrefix + ".session=" + sid)})
 		if err != nil {
-			failed++
-		} else {
-			removeQuietly(t, d, inst.ID)
+			t.Fatal(err)
+		}
+		if len(list) != 0 {
+			t.Errorf("%d of %d creates %s failed on their deadline and left %d containers", failed, len(deadlines), what, len(list))
 		}
 	}
-	if failed == 0 {
-		t.Fatal("every create beat its deadline: nothing was tested")
-	}
-	list, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filterLabel(dockerdriver.DefaultLabelPrefix + ".session=" + sid)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 0 {
-		t.Errorf("%d of %d creates failed on their deadline and left %d containers", failed, len(deadlines), len(list))
-	}
+	lost("without a key", func(int) context.Context { return ctx })
+	// A key of the call's own, as the retry middleware sets: the same.
+	lost("with keys of their own", func(i int) context.Context {
+		return contract.WithOwnIdempotencyKey(ctx, fmt.Sprintf("own-%s-%d", sid, i))
+	})
 
 	kctx := contract.WithIdempotencyKey(ctx, "lost-"+sid)
 	dctx, cancel := context.WithTimeout(kctx, 20*time.Millisecond)
-	_, err = d.CreateContainer(dctx, smallConfig(sid))
+	_, err := d.CreateContainer(dctx, smallConfig(sid))
 	cancel()
 	inst := create(t, kctx, d, smallConfig(sid))
 	list, err2 := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filterLabel(dockerdriver.DefaultLabelPrefix + ".session=" + sid)})

@@ -93,9 +93,13 @@
 //     ContainerStats) are repeated as they are.
 //   - Creates (CreateContainer, CreateVolume, CreateNetwork) are repeated
 //     with the same idempotency key: the layer puts a fresh random key on
-//     the context once per logical call with contract.WithIdempotencyKey,
-//     unless the caller set one, and drivers return the resource an
-//     earlier attempt made with it.
+//     the context once per logical call with
+//     contract.WithOwnIdempotencyKey, unless the caller set one, and
+//     drivers return the resource an earlier attempt made with it. The
+//     key is the call's own, so a driver may remove what an attempt made
+//     when the attempt's context ends before its answer (the Docker
+//     driver does): the next attempt makes it again, and a call the
+//     caller gave up on leaves nothing.
 //   - Removes (RemoveContainer, RemoveVolume, RemoveNetwork) are repeated,
 //     and the matching NOT_FOUND code then means an earlier attempt removed
 //     the resource: the call has succeeded. A remove whose first attempt

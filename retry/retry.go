@@ -81,7 +81,7 @@ func (r *retrier) intercept(ctx context.Context, call *middleware.Call, next mid
 	switch info.Recovery {
 	case contract.RecoverByKey:
 		if _, ok := contract.IdempotencyKey(ctx); !ok {
-			ctx = contract.WithIdempotencyKey(ctx, rand.Text())
+			ctx = contract.WithOwnIdempotencyKey(ctx, rand.Text()) // this call's alone, its attempts in turn
 		}
 	case contract.RecoverCheckState:
 		began = time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -555,6 +556,9 @@ func TestIdempotencyKey(t *testing.T) {
 		var keys []string
 		capture := middleware.Intercept(func(ctx context.Context, call *middleware.Call, next middleware.Invoker) error {
 			k, _ := contract.IdempotencyKey(ctx)
+			if contract.OwnIdempotencyKey(ctx) {
+				k += " (own)"
+			}
 			keys = append(keys, string(call.Op)+"="+k)
 			return next(ctx)
 		})
@@ -586,7 +590,10 @@ func TestIdempotencyKey(t *testing.T) {
 			t.Errorf("StartContainer got key %q, want none", keys[4])
 		}
 		if keys[5] != "CreateContainer=mine" {
-			t.Errorf("caller's key replaced: %q", keys[5])
+			t.Errorf("caller's key replaced, or counted as the call's own: %q", keys[5])
+		}
+		if !strings.HasSuffix(keys[0], " (own)") {
+			t.Errorf("the layer's key %q is not marked as the call's own", keys[0])
 		}
 	})
 }
