@@ -184,10 +184,13 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 // WithOwnIdempotencyKey is [WithIdempotencyKey] for a key that is the
 // call's own: no other call uses it, and the call's attempts come one
 // after another. A driver may then remove what a create of the key made
-// when the create's context ends before its answer, as it does for a
-// create without a key: nothing but the call's next attempt could ask for
-// it, and that attempt makes it again. The retry middleware marks the keys
-// it sets so; a key shared between callers must not be.
+// when the create's context ends for good before its answer, as it does
+// for a create without a key: nothing but the call's next attempt could
+// ask for it, and there is none. A context that ends with a retryable
+// *DriverError as its cause (context.Cause), as the timeout middleware's
+// bound of one attempt does, has not ended for good: the next attempt
+// finds what this one made. The retry middleware marks the keys it sets
+// so; a key shared between callers must not be.
 func WithOwnIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKey{}, keyValue{key: key, own: true})
 }

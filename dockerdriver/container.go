@@ -85,7 +85,7 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 		if err == nil {
 			return d.finishCreate(ctx, s, resp)
 		}
-		if sent.Load() && (key == "" && (ctx.Err() != nil || unreachable(err)) || contract.OwnIdempotencyKey(ctx) && ctx.Err() != nil) {
+		if sent.Load() && (key == "" && (ctx.Err() != nil || unreachable(err)) || contract.OwnIdempotencyKey(ctx) && callOver(ctx)) {
 			d.removeLost(ctx, s)
 		}
 		if ctx.Err() != nil {
@@ -148,7 +148,7 @@ func (d *Driver) finishCreate(ctx context.Context, s spec, resp container.Create
 		// Unchecked, the container is not handed out. With a key it stays
 		// for the reasons of removeLost (the key's next create checks it),
 		// unless the key is the call's own and the call is over.
-		if s.config.Labels[d.labels.key] == "" || contract.OwnIdempotencyKey(ctx) && ctx.Err() != nil {
+		if s.config.Labels[d.labels.key] == "" || contract.OwnIdempotencyKey(ctx) && callOver(ctx) {
 			d.discard(ctx, resp.ID)
 		}
 		return contract.ContainerInstance{}, mapErr(ctx, o, resp.ID, err)
@@ -342,7 +342,8 @@ const lostCreateTimeout = 3 * time.Second
 // removeLost removes the container of a create whose answer the caller
 // will not get: one without an idempotency key whose context ended, or
 // whose connection broke, after the request was sent, or one with a key
-// of its own (contract.WithOwnIdempotencyKey) whose context ended. The
+// of its own (contract.WithOwnIdempotencyKey) whose call is over (see
+// callOver). The
 // engine may have made the container, or be making it still, so
 // removeLost waits for the name as adopt does, bounded by
 // lostCreateTimeout; a container the engine makes later than that is left
@@ -355,7 +356,8 @@ const lostCreateTimeout = 3 * time.Second
 // A shared key's container stays, since the call cannot tell whether its
 // own request or a concurrent one with the key made the container, nor
 // whether another create adopted it; the key's next create adopts it. So
-// does an own key's whose connection broke: the next attempt adopts it.
+// does an own key's whose connection broke or whose attempt's bound
+// passed: the next attempt adopts it.
 func (d *Driver) removeLost(ctx context.Context, s spec) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lostCreateTimeout)
 	defer cancel()
@@ -367,6 +369,13 @@ func (d *Driver) removeLost(ctx context.Context, s spec) {
 	if l.isManaged(all) && all[l.key] == s.config.Labels[l.key] && all[l.session] == s.config.Labels[l.session] {
 		d.discard(ctx, c.ID)
 	}
+}
+
+// callOver reports whether ctx ended for good: it is done, and not at a
+// layer's bound of one attempt (a retryable *contract.DriverError as its
+// cause, as the timeout middleware's), after which the next attempt comes.
+func callOver(ctx context.Context) bool {
+	return ctx.Err() != nil && !contract.IsRetryable(context.Cause(ctx))
 }
 
 // traceSent returns ctx with a client trace that sets sent once a request

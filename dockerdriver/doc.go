@@ -136,8 +136,9 @@
 // removes it before it returns the error; one the engine makes later is
 // left to the reaper. So is the container of a create whose key is its
 // own (contract.WithOwnIdempotencyKey, as the retry middleware sets them)
-// when its context ends: only its own next attempt could ask for it, and
-// that attempt makes it again. With any other key, the container stays, as
+// when its context ends for good: there is no next attempt to ask for it.
+// One ended by a retryable cause, as the timeout middleware's bound of an
+// attempt, stays for the next attempt, which adopts it. With any other key, the container stays, as
 // does one whose settings could not be read back: a concurrent create with
 // the key may have made or adopted it, and the key's next create (the
 // retry middleware's next attempt) checks and returns it.

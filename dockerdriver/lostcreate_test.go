@@ -226,6 +226,37 @@ func TestCreateLostToDeadline(t *testing.T) {
 		return contract.WithOwnIdempotencyKey(ctx, fmt.Sprintf("own-%s-%d", sid, i))
 	})
 
+	// An own key whose attempt a layer cut (a retryable cause): the
+	// container stays, and the next attempt returns it.
+	attemptCut := contract.NewError(contract.CodeTimeout, contract.OpCreateContainer, "", "an attempt's bound", nil)
+	attemptCut.Retryable = true
+	octx := contract.WithOwnIdempotencyKey(ctx, "cut-"+sid)
+	cut := 0
+	for _, ms := range deadlines {
+		actx, cancel := context.WithTimeoutCause(octx, time.Duration(ms)*time.Millisecond, attemptCut)
+		_, err := d.CreateContainer(actx, smallConfig(sid))
+		cancel()
+		if err == nil {
+			break
+		}
+		cut++
+	}
+	if cut > 0 {
+		before := time.Now()
+		next := create(t, octx, d, smallConfig(sid))
+		if !next.CreatedAt.Before(before) {
+			t.Errorf("the attempt after %d cut ones made its container (at %v, the call began at %v), want the one they made", cut, next.CreatedAt, before)
+		}
+		list, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filterLabel(dockerdriver.DefaultLabelPrefix + ".session=" + sid)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].ID != next.ID {
+			t.Errorf("%d attempts of an own key cut by a layer, then one more: %d containers, want the one the last returned", cut, len(list))
+		}
+		removeQuietly(t, d, next.ID)
+	}
+
 	kctx := contract.WithIdempotencyKey(ctx, "lost-"+sid)
 	dctx, cancel := context.WithTimeout(kctx, 20*time.Millisecond)
 	_, err := d.CreateContainer(dctx, smallConfig(sid))

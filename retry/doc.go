@@ -97,9 +97,9 @@
 //     contract.WithOwnIdempotencyKey, unless the caller set one, and
 //     drivers return the resource an earlier attempt made with it. The
 //     key is the call's own, so a driver may remove what an attempt made
-//     when the attempt's context ends before its answer (the Docker
-//     driver does): the next attempt makes it again, and a call the
-//     caller gave up on leaves nothing.
+//     when the caller's context ends before its answer (the Docker driver
+//     does): a call the caller gave up on leaves nothing, while an
+//     attempt the timeout layer cut leaves its resource to the next.
 //   - Removes (RemoveContainer, RemoveVolume, RemoveNetwork) are repeated,
 //     and the matching NOT_FOUND code then means an earlier attempt removed
 //     the resource: the call has succeeded. A remove whose first attempt
