@@ -86,7 +86,8 @@ func (d *Driver) CreateContainer(ctx context.Context, cfg contract.ContainerConf
 			return d.finishCreate(ctx, s, resp)
 		}
 		if sent.Load() && (key == "" && (ctx.Err() != nil || unreachable(err)) || contract.OwnIdempotencyKey(ctx) && callOver(ctx)) {
-			d.removeLost(ctx, s)
+			s := s
+			d.lost.Go(func() { d.removeLost(ctx, s) }) // the caller does not wait for it
 		}
 		if ctx.Err() != nil {
 			return contract.ContainerInstance{}, mapErr(ctx, o, "", err)
@@ -335,8 +336,8 @@ func (d *Driver) awaitName(ctx context.Context, name string) (c container.Inspec
 }
 
 // lostCreateTimeout bounds removeLost, which runs after the caller's
-// context is done: it is short, so that a call past its deadline returns
-// soon even when the daemon hangs.
+// context is done, beside the caller, which has its answer already; Close
+// waits for it.
 const lostCreateTimeout = 3 * time.Second
 
 // removeLost removes the container of a create whose answer the caller

@@ -132,8 +132,9 @@
 // A create whose answer does not come (its context ends, or the connection
 // breaks, after the request was sent) may still have made its container.
 // Without a key, nothing could find that container again: the driver
-// waits for its name as above, up to 3s past the end of the context, and
-// removes it before it returns the error; one the engine makes later is
+// returns the error at once and, beside the caller, waits for the name as
+// above, up to 3s, and removes the container (Close waits for that); one
+// the engine makes later is
 // left to the reaper. So is the container of a create whose key is its
 // own (contract.WithOwnIdempotencyKey, as the retry middleware sets them)
 // when its context ends for good: there is no next attempt to ask for it.

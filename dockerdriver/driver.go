@@ -41,6 +41,8 @@ type Driver struct {
 	eng   *engine              // the engine behind the API; nil until known
 	pulls pullGroup            // image pulls in progress
 
+	lost sync.WaitGroup // removals of lost creates (removeLost), which outlive their calls
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -91,10 +93,13 @@ func New(opts ...Option) (*Driver, error) {
 }
 
 // Close releases the driver's client and its idle connections, unless the
-// client came from [WithClient]. Calls made after Close may fail. Close is
-// safe to call more than once.
+// client came from [WithClient]. It first waits for the removals of
+// creates whose answers were lost that are still under way, 3s at most
+// (see "Idempotent create" in the package doc). Calls made after Close may
+// fail. Close is safe to call more than once.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
+		d.lost.Wait() // each bounded by lostCreateTimeout
 		if d.ownClient {
 			d.closeErr = d.cli.Close()
 		}

@@ -169,6 +169,7 @@ func TestLostCreateRemoved(t *testing.T) {
 			d := fakeDriver(t, e.fakeDaemon)
 			_, err := d.CreateContainer(ctx, smallConfig("lost"))
 			wantCode(t, "create", err, tt.want, tt.retryable)
+			d.WaitLost()
 			if got := e.removals(); got != tt.removed {
 				t.Errorf("the container was removed %d times, want %d", got, tt.removed)
 			}
@@ -209,6 +210,7 @@ func TestCreateLostToDeadline(t *testing.T) {
 				removeQuietly(t, d, inst.ID)
 			}
 		}
+		d.WaitLost()
 		if failed == 0 {
 			t.Fatalf("every create %s beat its deadline: nothing was tested", what)
 		}
