@@ -32,6 +32,10 @@ const (
 	// is done: deleting a pod the driver refuses to hand out, and making a
 	// stopped container's pod again.
 	cleanupTimeout = 60 * time.Second
+	// abandonTimeout bounds abandon, which a create whose caller is gone
+	// runs before it returns: on an API server that hangs, the call
+	// returns at most this long past its caller's deadline.
+	abandonTimeout = 5 * time.Second
 	// removeGrace is the grace period of RemoveContainer for a running
 	// container; the kubelet gives at least 2s.
 	removeGrace = 1
@@ -245,15 +249,18 @@ func (d *Driver) discard(ctx context.Context, name string, pre metav1.Preconditi
 // not return: its caller is gone, or it could not read the pod back. Only
 // a pod that still names this create as its creator, unchanged since it
 // is read, is deleted: one that another create of the same key has taken
-// over stays. Like discard, it runs even when ctx is done.
+// over stays. Like discard, it runs even when ctx is done, but bounded by
+// abandonTimeout, since the caller waits for it; a pod it could not
+// delete is left to the reaper.
 func (d *Driver) abandon(ctx context.Context, name, creator string) {
-	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
 	defer cancel()
 	p, err := d.core.Pods(d.ns).Get(gctx, name, metav1.GetOptions{})
 	if err != nil || p.Annotations[d.keys.creator] != creator {
 		return
 	}
-	d.discard(ctx, name, metav1.Preconditions{UID: &p.UID, ResourceVersion: &p.ResourceVersion})
+	pre := metav1.Preconditions{UID: &p.UID, ResourceVersion: &p.ResourceVersion}
+	_ = d.core.Pods(d.ns).Delete(gctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0)), Preconditions: &pre})
 }
 
 // getOwned returns the pod of a container this driver manages, or the
