@@ -191,9 +191,8 @@
 // while P/creator still names it, on the condition that the pod's
 // resourceVersion has not changed since, so that a pod another create of
 // the key has taken over stays. It runs past the caller's context, for at
-// most 5s when the create's answer is lost (the caller waits for it, and
-// a pod it cannot delete in time is left to the reaper), else for at most
-// a minute like every cleanup. With a key and the caller still
+// most 5s: the caller waits for it, and a pod it cannot delete in time is
+// left to the reaper. With a key and the caller still
 // waiting, the pod of a lost answer is left for the retry.
 //
 // # Lifecycle
