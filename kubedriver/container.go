@@ -242,6 +242,11 @@ func withAnnotation(p *corev1.Pod, key, value string) *corev1.Pod {
 func (d *Driver) discard(ctx context.Context, name string, pre metav1.Preconditions) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
+	d.deleteNow(ctx, name, pre)
+}
+
+// deleteNow deletes a pod by force, if pre holds, within ctx.
+func (d *Driver) deleteNow(ctx context.Context, name string, pre metav1.Preconditions) {
 	_ = d.core.Pods(d.ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0)), Preconditions: &pre})
 }
 
@@ -259,8 +264,7 @@ func (d *Driver) abandon(ctx context.Context, name, creator string) {
 	if err != nil || p.Annotations[d.keys.creator] != creator {
 		return
 	}
-	pre := metav1.Preconditions{UID: &p.UID, ResourceVersion: &p.ResourceVersion}
-	_ = d.core.Pods(d.ns).Delete(gctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0)), Preconditions: &pre})
+	d.deleteNow(gctx, name, metav1.Preconditions{UID: &p.UID, ResourceVersion: &p.ResourceVersion})
 }
 
 // getOwned returns the pod of a container this driver manages, or the

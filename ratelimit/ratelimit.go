@@ -165,10 +165,12 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 	if all == nil && op == nil && pl == nil {
 		return next(ctx)
 	}
-	var waited time.Duration
-	var ran time.Time // when the call went on to the driver; zero until then
+	var waited, tokens time.Duration
+	var at, ran time.Time // when the slot was granted, and when the call went on to the driver (zero until then)
 	if pl != nil {
-		at, w, err := pl.acquire(ctx, call, prio, l.maxWait)
+		var w time.Duration
+		var err error
+		at, w, err = pl.acquire(ctx, call, prio, l.maxWait)
 		if err != nil {
 			return err
 		}
@@ -186,6 +188,7 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 			return err
 		}
 		waited += w
+		tokens = w
 	}
 	if waited > 0 {
 		l.recordWait(ctx, call.Op, waited)
@@ -195,7 +198,7 @@ func (l *limiter) intercept(ctx context.Context, call *middleware.Call, next mid
 		}
 	}
 	if pl != nil {
-		ran = time.Now()
+		ran = at.Add(tokens) // after the wait for tokens, without reading the clock again
 	}
 	return next(ctx)
 }
